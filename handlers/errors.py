@@ -1,0 +1,35 @@
+"""Errors are values with meaning: the queue decides what happens next from the type."""
+
+from __future__ import annotations
+
+
+class JobError(Exception):
+    """Base of the errors a handler raises on purpose. ``str(err)`` is shown to users."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class RetryableError(JobError):
+    """Worth trying again later: rate limits, overload, timeouts, output that failed validation.
+
+    ``retry_after_s`` is the provider's own hint; the queue never retries earlier than it.
+    """
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class PermanentError(JobError):
+    """Trying again cannot help (bad credentials, a rejected request, a row that is gone)."""
+
+
+class PayloadRejected(Exception):
+    """An enqueue-time check of a payload against the user's data failed (maps to 422)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message

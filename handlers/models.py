@@ -1,0 +1,154 @@
+"""Payloads, outcomes and results of the three job types.
+
+These pydantic models are the single source of truth: the HTTP layer validates with them,
+the OpenAPI document is generated from them, and the LLM output schemas derive from them.
+Field names are snake_case in Python and camelCase on the wire.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.alias_generators import to_camel
+
+MAX_CONTENT_CHARS = 100_000
+CHUNK_CHARS = 16_000
+
+
+class WireModel(BaseModel):
+    """camelCase on the wire, unknown fields rejected, sizes bounded by each field."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class JobType(StrEnum):
+    FLASHCARD_GENERATION = "flashcard_generation"
+    DISTRACTOR_GENERATION = "distractor_generation"
+    SKILL_TREE_GENERATION = "skill_tree_generation"
+
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+MessageId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+# ---------------------------------------------------------------- payloads (user input)
+
+
+class FlashcardPayload(WireModel):
+    content: Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTENT_CHARS)]
+    message_id: MessageId | None = None
+    goal_id: UUID | None = None
+    node_id: UUID | None = None
+    max_cards: Annotated[int, Field(ge=1, le=50)] | None = None
+
+
+class DistractorPayload(WireModel):
+    flashcard_id: UUID
+    count: Annotated[int, Field(ge=1, le=6)] = 3
+
+
+class SkillTreePayload(WireModel):
+    goal: ShortText
+    description: Annotated[str, StringConstraints(max_length=2_000)] | None = None
+    content: Annotated[str, StringConstraints(max_length=MAX_CONTENT_CHARS)] | None = None
+    max_depth: Annotated[int, Field(ge=1, le=5)] = 3
+
+
+PAYLOAD_MODELS: dict[JobType, type[WireModel]] = {
+    JobType.FLASHCARD_GENERATION: FlashcardPayload,
+    JobType.DISTRACTOR_GENERATION: DistractorPayload,
+    JobType.SKILL_TREE_GENERATION: SkillTreePayload,
+}
+
+
+# ---------------------------------------------------------------- generator drafts
+
+
+class CardDraft(BaseModel):
+    """One flashcard as a generator proposes it (one fact, self-contained question)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
+    answer: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class NodeDraft(BaseModel):
+    """A skill-tree node; ``parent`` is the ``key`` of its parent, ``None`` for the root."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+    parent: str | None = None
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    description: Annotated[str, StringConstraints(max_length=1_000)] = ""
+
+
+MAX_TREE_NODES = 60
+
+
+# ---------------------------------------------------------------- outcomes (to persist)
+
+
+class FlashcardDeck(BaseModel):
+    """Cards to insert, de-duplicated and capped, with the payload's links."""
+
+    cards: list[CardDraft]
+    message_id: str | None = None
+    goal_id: UUID | None = None
+    node_id: UUID | None = None
+
+
+class DistractorSet(BaseModel):
+    flashcard_id: UUID
+    distractors: list[str]
+
+
+class ValidatedTree(BaseModel):
+    """A tree that passed validation: nodes in pre-order, exactly one root, depth bounded."""
+
+    goal: str
+    description: str | None = None
+    nodes: list[NodeDraft]
+    depth: int
+
+
+class PlainResult(BaseModel):
+    """An outcome with no rows to write: the dict becomes the job's result as is."""
+
+    data: dict[str, object]
+
+
+Outcome = FlashcardDeck | DistractorSet | ValidatedTree | PlainResult
+
+
+# ---------------------------------------------------------------- results (job.result)
+
+
+class FlashcardResult(WireModel):
+    flashcard_ids: list[UUID]
+    count: int
+    provider: str
+
+
+class DistractorItem(WireModel):
+    id: UUID
+    text: str
+
+
+class DistractorResult(WireModel):
+    flashcard_id: UUID
+    distractors: list[DistractorItem]
+    provider: str
+
+
+class SkillTreeResult(WireModel):
+    tree_id: UUID
+    node_count: int
+    depth: int
+    provider: str

@@ -1,0 +1,207 @@
+"""The app factory. Every long-lived resource is one cleanup context, so startup reads top to
+bottom here and teardown runs in exact reverse: workers stop (and hand back their jobs)
+while the LISTEN connection and the pool they need are still open."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from handlers.catalog import default_registry
+from handlers.generator import StudyGenerator
+from handlers.providers import build_generator
+from handlers.registry import HandlerRegistry
+from server import api, pages
+from server.config import Settings
+from server.database import apply_schema, create_pool, resolve_database_url
+from server.events import EventHub
+from server.http import auth_middleware, errors_middleware
+from server.keys import (
+    DSN,
+    GENERATOR,
+    HUB,
+    LIBRARY,
+    LISTENER,
+    METRICS,
+    POOL,
+    QUEUE,
+    REGISTRY,
+    SETTINGS,
+    WORKERS,
+)
+from server.library import StudyLibrary
+from server.listener import Listener
+from server.metrics import Metrics
+from server.openapi import openapi_document
+from server.queue import JobQueue
+from server.workers import WorkerPool, WorkerSettings
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024  # 100k characters of JSON-escaped text fit; more is a 413
+API_POOL_CONNECTIONS = 8
+
+
+def create_app(
+    settings: Settings,
+    *,
+    registry: HandlerRegistry | None = None,
+    generator: StudyGenerator | None = None,
+) -> web.Application:
+    app = web.Application(
+        middlewares=[errors_middleware, auth_middleware], client_max_size=MAX_BODY_BYTES
+    )
+    app[SETTINGS] = settings
+    app[REGISTRY] = registry if registry is not None else default_registry()
+    app[METRICS] = Metrics()
+    app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(generator_ctx(generator))
+    app.cleanup_ctx.append(services_ctx)
+    app.cleanup_ctx.append(listener_ctx)
+    app.cleanup_ctx.append(workers_ctx)
+    app.on_shutdown.append(close_event_streams)
+    app.add_routes(api.routes)
+    app.add_routes(
+        [
+            web.get("/healthz", healthz),
+            web.get("/readyz", readyz),
+            web.get("/metrics", metrics),
+            web.get("/api/openapi.json", openapi),
+        ]
+    )
+    pages.setup(app)
+    return app
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    dsn, stop_embedded = await resolve_database_url(settings.database_url, settings.data_dir)
+    app[DSN] = dsn
+    try:
+        pool = await create_pool(dsn, max_size=settings.workers + API_POOL_CONNECTIONS)
+        async with pool.acquire() as conn:
+            await apply_schema(conn)
+        app[POOL] = pool
+        yield
+        await pool.close()
+    finally:
+        if stop_embedded is not None:
+            stop_embedded()
+
+
+def generator_ctx(
+    given: StudyGenerator | None,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        generator = given or build_generator(
+            settings.provider.value,
+            api_key=settings.anthropic_api_key,
+            model=settings.model,
+            base_url=settings.anthropic_base_url,
+            timeout_s=settings.llm_timeout_seconds,
+        )
+        app[GENERATOR] = generator
+        log.info("generation provider: %s (%s)", generator.provider, generator.model)
+        yield
+        if given is None:
+            await generator.aclose()
+
+    return ctx
+
+
+async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings, pool = app[SETTINGS], app[POOL]
+    app[QUEUE] = JobQueue(
+        pool,
+        rate_limit=settings.rate_limit,
+        max_attempts=settings.max_attempts,
+        lease_s=settings.lease_seconds,
+        retry_base_s=settings.retry_base_seconds,
+        retry_max_s=settings.retry_max_seconds,
+        user_concurrency=settings.user_concurrency,
+    )
+    app[LIBRARY] = StudyLibrary(pool)
+    app[HUB] = EventHub(app[METRICS])
+    app[WORKERS] = WorkerPool(
+        queue=app[QUEUE],
+        registry=app[REGISTRY],
+        generator=app[GENERATOR],
+        settings=WorkerSettings(
+            concurrency=settings.workers,
+            lease_s=settings.lease_seconds,
+            poll_s=settings.poll_seconds,
+            job_timeout_s=settings.job_timeout_seconds,
+            retention_days=settings.retention_days,
+        ),
+        metrics=app[METRICS],
+    )
+    yield
+
+
+async def listener_ctx(app: web.Application) -> AsyncIterator[None]:
+    hub, workers, metrics = app[HUB], app[WORKERS], app[METRICS]
+
+    def on_job_event(event: dict[str, object]) -> None:
+        hub.publish(event)
+        workers.on_job_event(event)
+
+    async def on_reconnect() -> None:
+        metrics.listener_reconnects.inc()
+        workers.wake_all()
+        await hub.resync()
+
+    listener = Listener(
+        app[DSN], on_work=workers.wake, on_job_event=on_job_event, on_reconnect=on_reconnect
+    )
+    await listener.start()
+    app[LISTENER] = listener
+    yield
+    await listener.stop()
+
+
+async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
+    workers, settings = app[WORKERS], app[SETTINGS]
+    if settings.workers > 0:
+        await workers.start()
+        log.info("%d worker(s) started as %s", settings.workers, workers.worker_id)
+    yield
+    if settings.workers > 0:
+        await workers.stop(settings.shutdown_grace_seconds)
+
+
+async def close_event_streams(app: web.Application) -> None:
+    """Shutdown: tell every SSE client to come back soon (to another replica, or to us)."""
+    if HUB in app:
+        app[HUB].close()
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    app = request.app
+    checks = {"database": False, "listener": app[LISTENER].connected.is_set()}
+    try:
+        async with app[POOL].acquire(timeout=2) as conn:
+            checks["database"] = await conn.fetchval("SELECT true", timeout=2)
+    except Exception as err:  # any failure means "not ready", and says why
+        log.warning("readiness check failed: %s", err)
+    ready = all(checks.values())
+    return web.json_response(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def openapi(_request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())

@@ -1,0 +1,147 @@
+"""The ``cardforge`` command: serve, migrate, user create, bench."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from server.config import Settings, SettingsError, load_settings
+from server.database import apply_schema, connect, create_pool, resolve_database_url
+
+log = logging.getLogger("cardforge")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cardforge", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the web server and its workers")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=None,
+                       help="worker tasks in this process (0: API-only replica)")
+    serve.add_argument("--demo", action="store_true",
+                       help="create a demo user if needed and print a one-click login link")
+
+    sub.add_parser("migrate", help="apply schema.sql (idempotent)")
+
+    user = sub.add_parser("user", help="manage users")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    create = user_sub.add_parser("create", help="create a user and print its API token")
+    create.add_argument("name")
+    create.add_argument("--json", action="store_true", help="print {id, name, token} as JSON")
+
+    bench = sub.add_parser("bench", help="measure queue throughput and pickup latency")
+    bench.add_argument("--jobs", type=int, default=5000)
+    bench.add_argument("--workers", type=int, nargs="+", default=[4, 16])
+    bench.add_argument("--latency-samples", type=int, default=50)
+    bench.add_argument("--repeat", type=int, default=3)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        overrides: dict[str, Any] = {}
+        if args.command == "serve" and args.workers is not None:
+            overrides["workers"] = args.workers
+        settings = load_settings(**overrides)
+    except SettingsError as err:
+        print(f"cardforge: {err}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        return serve(settings, host=args.host, port=args.port, demo=args.demo)
+    if args.command == "migrate":
+        return asyncio.run(_with_database(settings, _migrate))
+    if args.command == "user":
+        return asyncio.run(_with_database(settings, _user_create(args.name, args.json)))
+    if args.command == "bench":
+        from server.bench import run_bench
+
+        return asyncio.run(
+            _with_database(settings, run_bench(args.jobs, args.workers, args.latency_samples,
+                                                args.repeat))
+        )
+    return 2  # pragma: no cover - argparse enforces the choices
+
+
+def serve(settings: Settings, *, host: str, port: int, demo: bool) -> int:
+    from server.app import create_app
+    from server.keys import POOL
+
+    app = create_app(settings)
+    if demo:
+        async def print_demo_link(app: web.Application) -> None:
+            from server.auth import demo_login_token
+
+            _user, token = await demo_login_token(app[POOL])
+            shown_host = "localhost" if host in ("0.0.0.0", "127.0.0.1", "::") else host
+            print(f"\nOpen http://{shown_host}:{port}/login?token={token} to sign in "
+                  "as the demo user.\n", flush=True)
+
+        app.on_startup.append(print_demo_link)
+    web.run_app(
+        app, host=host, port=port, handler_cancellation=True,
+        shutdown_timeout=settings.shutdown_grace_seconds + 5,
+        print=lambda msg: print(msg, flush=True),
+    )
+    return 0
+
+
+async def _with_database(
+    settings: Settings, action: Callable[[str], Awaitable[int]]
+) -> int:
+    dsn, stop = await resolve_database_url(settings.database_url, settings.data_dir)
+    try:
+        conn = await connect(dsn)
+        try:
+            await apply_schema(conn)
+        finally:
+            await conn.close()
+        return await action(dsn)
+    finally:
+        if stop is not None:
+            stop()
+
+
+async def _migrate(_dsn: str) -> int:
+    print("schema applied", flush=True)
+    return 0
+
+
+def _user_create(name: str, as_json: bool) -> Callable[[str], Awaitable[int]]:
+    async def action(dsn: str) -> int:
+        from server.auth import create_user
+
+        name_clean = name.strip()
+        if not 1 <= len(name_clean) <= 100:
+            print("cardforge: a user name is 1 to 100 characters", file=sys.stderr)
+            return 2
+        pool = await create_pool(dsn, max_size=1)
+        try:
+            user, token = await create_user(pool, name_clean)
+        finally:
+            await pool.close()
+        if as_json:
+            print(json.dumps({"id": str(user.id), "name": user.name, "token": token}))
+        else:
+            print(f"created user {user.name} ({user.id}); API token (shown once):")
+            print(token, flush=True)
+        return 0
+
+    return action
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Settings from the environment (pydantic-settings). A bad value fails fast with one line."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LLMProvider(StrEnum):
+    ANTHROPIC = "anthropic"
+    OFFLINE = "offline"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CARDFORGE_", extra="ignore", frozen=True)
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "CARDFORGE_DATABASE_URL")
+    )
+    data_dir: Path = Path(".cardforge")
+    anthropic_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY"), repr=False
+    )
+    anthropic_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("ANTHROPIC_BASE_URL")
+    )
+    model: str | None = None
+    llm_provider: LLMProvider | None = None
+    llm_timeout_seconds: float = Field(default=90.0, gt=0, le=900)
+    workers: int = Field(default=4, ge=0, le=64)
+    rate_limit: int = Field(default=20, ge=1, le=100_000)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    lease_seconds: float = Field(default=30.0, ge=1, le=3600)
+    retry_base_seconds: float = Field(default=1.0, gt=0, le=3600)
+    retry_max_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    job_timeout_seconds: float = Field(default=600.0, gt=0, le=86_400)
+    shutdown_grace_seconds: float = Field(default=25.0, ge=0, le=3600)
+    user_concurrency: int = Field(default=2, ge=1, le=1000)
+    retention_days: int = Field(default=30, ge=1, le=3650)
+    poll_seconds: float = Field(default=2.0, gt=0, le=60)
+    keepalive_seconds: float = Field(default=15.0, gt=0, le=300)
+    secure_cookies: bool = False
+
+    @model_validator(mode="after")
+    def _provider_has_key(self) -> Settings:
+        if self.llm_provider is LLMProvider.ANTHROPIC and not self.anthropic_api_key:
+            raise ValueError("CARDFORGE_LLM_PROVIDER=anthropic needs ANTHROPIC_API_KEY")
+        return self
+
+    @property
+    def provider(self) -> LLMProvider:
+        """No key means the offline provider, so a fresh checkout works with no setup."""
+        if self.llm_provider is not None:
+            return self.llm_provider
+        return LLMProvider.ANTHROPIC if self.anthropic_api_key else LLMProvider.OFFLINE
+
+
+class SettingsError(Exception):
+    """One human line naming the bad setting."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "settings"
+        name = loc.upper() if loc.isupper() or "_" not in loc else f"CARDFORGE_{loc.upper()}"
+        if loc == "settings" or not first["loc"]:
+            raise SettingsError(f"invalid configuration: {first['msg']}") from None
+        raise SettingsError(f"invalid setting {name}: {first['msg']}") from None

@@ -1,0 +1,81 @@
+"""Middlewares: one place that turns errors into the contract's JSON, and authentication."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from server.auth import AUTH_VIA_COOKIE, USER_KEY, authenticate, check_same_origin
+from server.errors import ApiError
+from server.keys import POOL
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/api/openapi.json"})
+
+HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+HTTP_MESSAGES = {
+    404: "Not found.",
+    405: "Method not allowed.",
+    413: "The request body is too large.",
+}
+
+
+def wants_json(request: web.Request) -> bool:
+    return request.path.startswith("/api/") or "application/json" in request.headers.get(
+        "Accept", ""
+    )
+
+
+def error_response(status: int, code: str, message: str, **extra: object) -> web.Response:
+    return web.json_response({"error": message, "code": code, **extra}, status=status)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure leaves as a JSON body with a code; a stack trace never leaves at all."""
+    try:
+        return await handler(request)
+    except ApiError as err:
+        response = web.json_response(err.body(), status=err.status)
+        response.headers.update(err.headers)
+        return response
+    except web.HTTPException as exc:
+        if exc.status < 400 or not wants_json(request):
+            raise
+        code = HTTP_CODES.get(exc.status, "HTTP_ERROR")
+        message = HTTP_MESSAGES.get(exc.status, exc.reason)
+        return error_response(exc.status, code, message)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if not wants_json(request):
+            raise web.HTTPInternalServerError(text="Something went wrong on our side.") from None
+        return error_response(500, "INTERNAL_ERROR", "Something went wrong on our side.")
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Attach the user if the request carries valid credentials. Views that need one call
+    server.auth.require_user (401 for the API, a redirect to /login for pages)."""
+    if request.path in PUBLIC_PATHS or request.path.startswith("/static/"):
+        return await handler(request)
+    found = await authenticate(request, request.app[POOL])
+    if found is not None:
+        user, via_cookie = found
+        if via_cookie:
+            check_same_origin(request)
+        request[USER_KEY] = user
+        request[AUTH_VIA_COOKIE] = via_cookie
+    return await handler(request)

@@ -1,0 +1,28 @@
+"""Typed keys for the app's long-lived state (set up by the cleanup contexts in server.app)."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+
+from handlers.generator import StudyGenerator
+from handlers.registry import HandlerRegistry
+from server.config import Settings
+from server.events import EventHub
+from server.library import StudyLibrary
+from server.listener import Listener
+from server.metrics import Metrics
+from server.queue import JobQueue
+from server.workers import WorkerPool
+
+SETTINGS = web.AppKey("settings", Settings)
+REGISTRY = web.AppKey("registry", HandlerRegistry)
+METRICS = web.AppKey("metrics", Metrics)
+DSN = web.AppKey("dsn", str)
+POOL = web.AppKey("pool", asyncpg.Pool)
+GENERATOR = web.AppKey("generator", StudyGenerator)
+QUEUE = web.AppKey("queue", JobQueue)
+LIBRARY = web.AppKey("library", StudyLibrary)
+HUB = web.AppKey("hub", EventHub)
+LISTENER = web.AppKey("listener", Listener)
+WORKERS = web.AppKey("workers", WorkerPool)

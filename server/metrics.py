@@ -1,0 +1,46 @@
+"""Prometheus metrics, one registry per app (tests build many apps in one process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.jobs_enqueued = Counter(
+            "cardforge_jobs_enqueued_total", "Jobs created", ["type"], registry=self.registry
+        )
+        self.jobs_rate_limited = Counter(
+            "cardforge_jobs_rate_limited_total", "Job creations refused by the rate limit",
+            ["type"], registry=self.registry,
+        )
+        self.job_outcomes = Counter(
+            "cardforge_job_outcomes_total",
+            "Attempts finished by a worker, by outcome (completed, retried, failed, cancelled, "
+            "released, lost)",
+            ["type", "outcome"], registry=self.registry,
+        )
+        self.job_run_seconds = Histogram(
+            "cardforge_job_run_seconds", "Handler run time per attempt", ["type"],
+            buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+            registry=self.registry,
+        )
+        self.jobs_reaped = Counter(
+            "cardforge_jobs_reaped_total", "Expired leases recovered by the reaper",
+            registry=self.registry,
+        )
+        self.jobs_in_flight = Gauge(
+            "cardforge_jobs_in_flight", "Jobs this process is running", registry=self.registry
+        )
+        self.sse_clients = Gauge(
+            "cardforge_sse_clients", "Open SSE streams", registry=self.registry
+        )
+        self.sse_dropped = Counter(
+            "cardforge_sse_dropped_total", "SSE clients dropped for falling behind",
+            registry=self.registry,
+        )
+        self.listener_reconnects = Counter(
+            "cardforge_listener_reconnects_total", "LISTEN connection re-establishments",
+            registry=self.registry,
+        )

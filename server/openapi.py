@@ -1,0 +1,197 @@
+"""The OpenAPI document, generated from the same pydantic models that validate requests."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from handlers.models import (
+    DistractorPayload,
+    DistractorResult,
+    FlashcardPayload,
+    FlashcardResult,
+    SkillTreePayload,
+    SkillTreeResult,
+)
+from server.api import CreateJobRequest
+
+JOB_STATUSES = ["pending", "processing", "completed", "failed", "cancelled"]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": _ref("Error")}}}
+
+
+def _ok(description: str, schema: dict[str, Any], status: str = "200") -> dict[str, Any]:
+    return {status: {"description": description,
+                     "content": {"application/json": {"schema": schema}}}}
+
+
+def _job_id_param() -> dict[str, Any]:
+    return {"name": "id", "in": "path", "required": True,
+            "schema": {"type": "string", "format": "uuid"}}
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (CreateJobRequest, "validation"),
+        (FlashcardPayload, "validation"),
+        (DistractorPayload, "validation"),
+        (SkillTreePayload, "validation"),
+        (FlashcardResult, "serialization"),
+        (DistractorResult, "serialization"),
+        (SkillTreeResult, "serialization"),
+    ]
+    _, defs = models_json_schema(
+        models, by_alias=True, ref_template="#/components/schemas/{model}"
+    )
+    schemas: dict[str, Any] = dict(defs.get("$defs", {}))
+    schemas["Error"] = {
+        "type": "object", "required": ["error", "code"],
+        "properties": {"error": {"type": "string"}, "code": {"type": "string"},
+                       "details": {"type": "array", "items": {"type": "object"}},
+                       "retryAfter": {"type": "integer"}},
+    }
+    nullable_time = {"type": ["string", "null"], "format": "date-time"}
+    schemas["Job"] = {
+        "type": "object",
+        "required": ["id", "type", "status", "payload", "priority", "attempts", "maxAttempts",
+                     "createdAt", "version"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "type": {"type": "string", "enum": ["flashcard_generation", "distractor_generation",
+                                                "skill_tree_generation"]},
+            "status": {"type": "string", "enum": JOB_STATUSES},
+            "payload": {"type": "object"},
+            "result": {"oneOf": [_ref("FlashcardResult"), _ref("DistractorResult"),
+                                 _ref("SkillTreeResult"), {"type": "null"}]},
+            "error": {"type": ["string", "null"]},
+            "priority": {"type": "integer", "minimum": 0, "maximum": 10},
+            "attempts": {"type": "integer"},
+            "maxAttempts": {"type": "integer"},
+            "progress": {"type": ["object", "null"]},
+            "retryOf": {"type": ["string", "null"], "format": "uuid"},
+            "cancelRequested": {"type": "boolean"},
+            "createdAt": {"type": "string", "format": "date-time"},
+            "startedAt": nullable_time,
+            "completedAt": nullable_time,
+            "nextRetryAt": nullable_time,
+            "usage": {"type": ["object", "null"], "properties": {
+                "inputTokens": {"type": "integer"}, "outputTokens": {"type": "integer"},
+                "provider": {"type": "string"}, "model": {"type": "string"}}},
+            "version": {"type": "integer"},
+        },
+    }
+    schemas["Flashcard"] = {
+        "type": "object",
+        "properties": {name: {"type": ["string", "null"]} for name in (
+            "id", "jobId", "question", "answer", "goalId", "nodeId", "messageId", "createdAt")}
+        | {"distractors": {"type": "array", "items": {"type": "object", "properties": {
+            "id": {"type": "string"}, "text": {"type": "string"}}}}},
+    }
+    schemas["SkillTree"] = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"}, "goal": {"type": "string"},
+            "depth": {"type": "integer"}, "nodeCount": {"type": "integer"},
+            "nodes": {"type": "array", "items": {"type": "object", "properties": {
+                "id": {"type": "string"}, "parentId": {"type": ["string", "null"]},
+                "title": {"type": "string"}, "description": {"type": "string"},
+                "depth": {"type": "integer"}, "position": {"type": "integer"}}}},
+        },
+    }
+    job = _ref("Job")
+    common = {"401": _error("Missing or invalid credentials")}
+    not_found = {"404": _error("No such job (or not yours)")}
+    paths: dict[str, Any] = {
+        "/api/jobs": {
+            "post": {
+                "summary": "Create a job",
+                "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                                "schema": {"type": "string", "maxLength": 200}}],
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": _ref("CreateJobRequest")}}},
+                "responses": _ok("Created", job, "201") | _ok("Idempotent replay", job) | {
+                    "400": _error("Invalid JSON"), "413": _error("Body too large"),
+                    "422": _error("Validation error"), "429": _error("Rate limited"), **common},
+            },
+            "get": {
+                "summary": "List your jobs, newest first",
+                "parameters": [
+                    {"name": "status", "in": "query", "schema": {"type": "string",
+                                                                  "enum": JOB_STATUSES}},
+                    {"name": "type", "in": "query", "schema": {"type": "string"}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer",
+                                                                 "minimum": 1, "maximum": 100}},
+                    {"name": "before", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": _ok("A page of jobs", {"type": "object", "properties": {
+                    "jobs": {"type": "array", "items": job},
+                    "next": {"type": ["string", "null"]}}}) | {
+                    "422": _error("Invalid query"), **common},
+            },
+        },
+        "/api/jobs/{id}": {
+            "parameters": [_job_id_param()],
+            "get": {"summary": "Get a job", "responses": _ok("The job", job) | not_found | common},
+            "post": {"summary": "Retry a failed or cancelled job (creates a new job)",
+                     "responses": _ok("The new job", job, "201") | not_found | common | {
+                         "409": _error("Not retryable"), "429": _error("Rate limited")}},
+            "delete": {"summary": "Cancel a job",
+                       "responses": _ok("The job", job) | not_found | common | {
+                           "409": _error("Already finished")}},
+        },
+        "/api/jobs/{id}/retry": {
+            "parameters": [_job_id_param()],
+            "post": {"summary": "Retry (alias)",
+                     "responses": _ok("The new job", job, "201") | not_found | common | {
+                         "409": _error("Not retryable"), "429": _error("Rate limited")}},
+        },
+        "/api/jobs/{id}/events": {
+            "parameters": [_job_id_param()],
+            "get": {"summary": "SSE stream of one job",
+                    "responses": {"200": {"description": "text/event-stream",
+                                          "content": {"text/event-stream": {}}},
+                                  **not_found, **common}},
+        },
+        "/api/events": {"get": {"summary": "SSE stream of all your jobs", "responses": {
+            "200": {"description": "text/event-stream", "content": {"text/event-stream": {}}},
+            **common}}},
+        "/api/flashcards": {"get": {
+            "summary": "Your flashcards",
+            "parameters": [{"name": "jobId", "in": "query", "schema": {"type": "string"}},
+                           {"name": "goalId", "in": "query", "schema": {"type": "string"}}],
+            "responses": _ok("Flashcards", {"type": "object", "properties": {
+                "flashcards": {"type": "array", "items": _ref("Flashcard")}}}) | common}},
+        "/api/flashcards/{id}": {"parameters": [_job_id_param()], "get": {
+            "summary": "A flashcard with its answer choices",
+            "responses": _ok("The flashcard", _ref("Flashcard")) | not_found | common}},
+        "/api/skill-trees/{id}": {"parameters": [_job_id_param()], "get": {
+            "summary": "A skill tree (flat nodes)",
+            "responses": _ok("The tree", _ref("SkillTree")) | not_found | common}},
+        "/healthz": {"get": {"summary": "Liveness", "security": [],
+                             "responses": {"200": {"description": "alive"}}}},
+        "/readyz": {"get": {"summary": "Readiness (database and LISTEN connection)",
+                            "security": [], "responses": {"200": {"description": "ready"},
+                                                          "503": {"description": "not ready"}}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "cardforge", "version": "0.1.0",
+                 "description": "Background generation of flashcards, answer choices and "
+                                "skill trees."},
+        "components": {"schemas": schemas, "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "session": {"type": "apiKey", "in": "cookie", "name": "cardforge_session"}}},
+        "security": [{"bearer": []}, {"session": []}],
+        "paths": paths,
+    }

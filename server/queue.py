@@ -1,0 +1,360 @@
+"""The job queue: the only code that writes background_jobs.
+
+Callers speak in verbs: ``enqueue``, ``claim``, ``heartbeat``, ``complete``, ``requeue``,
+``fail``, ``release``, ``reap``, ``cancel``, ``retry``, ``prune``. Postgres is the only
+coordinator, so every guarantee here holds across processes:
+
+* a job is claimed by one worker at a time (``FOR UPDATE SKIP LOCKED``);
+* every finishing write is fenced on (status, worker, attempt), so a worker that lost its
+  lease can never overwrite, duplicate or resurrect what its successor did;
+* a job's generated rows and its ``completed`` state commit in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from handlers.models import Outcome
+from server import queries as q
+from server.errors import (
+    AlreadyFinished,
+    IdempotencyKeyReused,
+    NotFound,
+    NotRetryable,
+    RateLimited,
+)
+from server.jobs import RETRYABLE_BY_USER, JobStatus
+from server.library import write_outcome
+
+RATE_WINDOW_S = 3600
+
+
+def backoff_s(
+    attempt: int,
+    *,
+    base_s: float,
+    cap_s: float,
+    retry_after_s: float | None = None,
+    rng: random.Random | None = None,
+) -> float:
+    """Capped exponential backoff with full jitter, never earlier than the provider asked.
+
+    Full jitter (uniform in [0, min(cap, base * 2^(attempt-1))]) spreads a burst of jobs
+    that failed together, instead of retrying them in lock-step against the same limit.
+    """
+    ceiling = min(cap_s, base_s * 2 ** max(attempt - 1, 0))
+    delay = (rng or random).uniform(0, ceiling)
+    if retry_after_s is not None:
+        delay = max(delay, retry_after_s)
+    return delay
+
+
+@dataclass(frozen=True)
+class RateInfo:
+    limit: int
+    remaining: int
+    reset_s: int
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_s),
+        }
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    job: asyncpg.Record
+    created: bool  # False for an idempotent replay
+    rate: RateInfo | None
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: UUID
+    user_id: UUID
+    type: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    cancel_requested: bool
+
+    @property
+    def attempts_left(self) -> bool:
+        return self.attempts < self.max_attempts
+
+
+def _request_hash(job_type: str, payload: dict[str, Any], priority: int) -> bytes:
+    canonical = json.dumps([job_type, payload, priority], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).digest()
+
+
+class JobQueue:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        rate_limit: int,
+        max_attempts: int,
+        lease_s: float,
+        retry_base_s: float,
+        retry_max_s: float,
+        user_concurrency: int,
+    ) -> None:
+        self.pool = pool
+        self.rate_limit = rate_limit
+        self.max_attempts = max_attempts
+        self.lease_s = lease_s
+        self.retry_base_s = retry_base_s
+        self.retry_max_s = retry_max_s
+        self.user_concurrency = user_concurrency
+
+    # -------------------------------------------------------------- user side
+
+    async def enqueue(
+        self,
+        user_id: UUID,
+        job_type: str,
+        payload: dict[str, Any],
+        *,
+        priority: int = 0,
+        idempotency_key: str | None = None,
+        retry_of: UUID | None = None,
+    ) -> Enqueued:
+        """Insert a pending job, counted against the user's rolling hourly limit per type.
+
+        An idempotent replay (same key, same request) returns the original job and costs no
+        quota; the same key with a different request is refused rather than guessed at.
+        """
+        request_hash = _request_hash(job_type, payload, priority)
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                if idempotency_key is not None:
+                    replay = await self._replay(conn, user_id, idempotency_key, request_hash)
+                    if replay is not None:
+                        return replay
+                await conn.execute(q.RATE_LOCK, str(user_id), job_type)
+                if idempotency_key is not None:
+                    # re-check under the lock: a concurrent twin may have just committed
+                    replay = await self._replay(conn, user_id, idempotency_key, request_hash)
+                    if replay is not None:
+                        return replay
+                window = await conn.fetchrow(q.RATE_WINDOW, user_id, job_type)
+                used = int(window["used"])
+                if used >= self.rate_limit:
+                    retry_after = max(1, math.ceil(float(window["reset_s"] or 1)))
+                    raise RateLimited(
+                        f"You can create at most {self.rate_limit} {job_type} jobs per hour; "
+                        f"try again in {retry_after} seconds.",
+                        retry_after_s=retry_after,
+                        limit=self.rate_limit,
+                    )
+                job = await conn.fetchrow(
+                    q.INSERT_JOB, user_id, job_type, payload, priority, self.max_attempts,
+                    retry_of, idempotency_key, request_hash,
+                )
+                reset = (
+                    math.ceil(float(window["reset_s"])) if window["reset_s"] else RATE_WINDOW_S
+                )
+                rate = RateInfo(self.rate_limit, self.rate_limit - used - 1, max(reset, 1))
+                return Enqueued(job=job, created=True, rate=rate)
+        except asyncpg.UniqueViolationError:
+            # the same key raced in under another job type (a different advisory lock)
+            assert idempotency_key is not None
+            async with self.pool.acquire() as conn:
+                replay = await self._replay(conn, user_id, idempotency_key, request_hash)
+            if replay is None:  # pragma: no cover - the winner cannot vanish
+                raise
+            return replay
+
+    async def _replay(
+        self, conn: asyncpg.Connection, user_id: UUID, key: str, request_hash: bytes
+    ) -> Enqueued | None:
+        row = await conn.fetchrow(q.JOB_BY_IDEMPOTENCY_KEY, user_id, key)
+        if row is None:
+            return None
+        if bytes(row["request_hash"]) != request_hash:
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was already used for a different request."
+            )
+        return Enqueued(job=row, created=False, rate=None)
+
+    async def get(self, user_id: UUID, job_id: UUID) -> asyncpg.Record:
+        row = await self.pool.fetchrow(q.JOB_FOR_USER, job_id, user_id)
+        if row is None:
+            raise NotFound("No such job.")
+        return row
+
+    async def page(
+        self,
+        user_id: UUID,
+        *,
+        status: str | None,
+        job_type: str | None,
+        limit: int,
+        before: tuple[Any, UUID] | None,
+    ) -> list[asyncpg.Record]:
+        before_at, before_id = before if before else (None, None)
+        return list(
+            await self.pool.fetch(
+                q.LIST_JOBS, user_id, status, job_type, before_at, before_id, limit
+            )
+        )
+
+    async def changed_since(
+        self, user_id: UUID, version: int, job_id: UUID | None = None
+    ) -> list[asyncpg.Record]:
+        return list(await self.pool.fetch(q.JOBS_CHANGED_SINCE, user_id, version, job_id))
+
+    async def recent(self, user_id: UUID, limit: int) -> list[asyncpg.Record]:
+        """The user's most recently changed jobs, oldest change first."""
+        return list(await self.pool.fetch(q.RECENT_JOBS_BY_VERSION, user_id, limit))
+
+    async def cancel(self, user_id: UUID, job_id: UUID) -> asyncpg.Record:
+        """Pending → cancelled at once; processing → cancel_requested (the worker is told by
+        the NOTIFY the update fires, and by its next heartbeat if that NOTIFY is missed)."""
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(q.CANCEL_PENDING, job_id, user_id)
+            if row is None:
+                row = await conn.fetchrow(q.REQUEST_CANCEL, job_id, user_id)
+            if row is not None:
+                return row
+            current = await conn.fetchrow(q.JOB_FOR_USER, job_id, user_id)
+        if current is None:
+            raise NotFound("No such job.")
+        raise AlreadyFinished(f"The job is already {current['status']}.", status=current["status"])
+
+    async def retry(self, user_id: UUID, job_id: UUID) -> Enqueued:
+        """A failed or cancelled job is retried as a new job (retryOf), counted like any
+        user-created job: a retry button must not be a way around the rate limit."""
+        old = await self.get(user_id, job_id)
+        if JobStatus(old["status"]) not in RETRYABLE_BY_USER:
+            raise NotRetryable(
+                f"Only failed or cancelled jobs can be retried; this one is {old['status']}.",
+                status=old["status"],
+            )
+        return await self.enqueue(
+            user_id, old["type"], old["payload"], priority=old["priority"], retry_of=old["id"]
+        )
+
+    # -------------------------------------------------------------- worker side
+
+    async def claim(self, worker_id: str, job_types: list[str]) -> ClaimedJob | None:
+        row = await self.pool.fetchrow(
+            q.CLAIM_JOB, worker_id, self.lease_s, job_types, self.user_concurrency
+        )
+        if row is None:
+            return None
+        return ClaimedJob(
+            id=row["id"], user_id=row["user_id"], type=row["type"], payload=row["payload"],
+            attempts=row["attempts"], max_attempts=row["max_attempts"],
+            cancel_requested=row["cancel_requested"],
+        )
+
+    async def seconds_until_next_run(self) -> float | None:
+        value = await self.pool.fetchval(q.NEXT_RUN_AT)
+        return None if value is None else max(float(value), 0.0)
+
+    async def heartbeat(self, worker_id: str, job_ids: list[UUID]) -> dict[UUID, bool]:
+        """Extend the leases of this process's jobs; returns {job id: cancel requested} for
+        the jobs it still holds (a job missing from the answer was lost to the reaper)."""
+        if not job_ids:
+            return {}
+        rows = await self.pool.fetch(q.HEARTBEAT, worker_id, self.lease_s, job_ids)
+        return {row["id"]: row["cancel_requested"] for row in rows}
+
+    async def report_progress(
+        self, job: ClaimedJob, worker_id: str, progress: dict[str, Any]
+    ) -> bool:
+        row = await self.pool.fetchrow(
+            q.REPORT_PROGRESS, job.id, worker_id, job.attempts, progress
+        )
+        return row is not None
+
+    async def complete(
+        self,
+        job: ClaimedJob,
+        worker_id: str,
+        outcome: Outcome,
+        *,
+        provider: str,
+        usage: dict[str, Any] | None,
+    ) -> bool:
+        """Write the outcome's rows and mark the job completed, atomically and fenced.
+
+        Returns False, having written nothing, when this worker no longer holds the job
+        (its lease expired and the job was reaped, re-claimed or cancelled).
+        """
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows, result = write_outcome(job.id, job.user_id, outcome, provider=provider)
+            done = await conn.fetchrow(
+                q.COMPLETE_JOB, job.id, worker_id, job.attempts, result, usage
+            )
+            if done is None:
+                return False  # nothing was written; the successor owns the job
+            for statement, args in rows:
+                await conn.execute(statement, *args)
+            return True
+
+    async def requeue(
+        self,
+        job: ClaimedJob,
+        worker_id: str,
+        error: str,
+        *,
+        retry_after_s: float | None = None,
+        usage: dict[str, Any] | None = None,
+    ) -> JobStatus | None:
+        """A retryable failure: back to pending after a backoff, or failed when the attempts
+        are used up. Returns the new status, or None if the fence says the job is not ours."""
+        if not job.attempts_left:
+            message = f"{error} (gave up after {job.attempts} attempts)"
+            return JobStatus.FAILED if await self.fail(job, worker_id, message, usage) else None
+        delay = backoff_s(
+            job.attempts, base_s=self.retry_base_s, cap_s=self.retry_max_s,
+            retry_after_s=retry_after_s,
+        )
+        row = await self.pool.fetchrow(
+            q.REQUEUE_JOB, job.id, worker_id, job.attempts, error, delay, usage
+        )
+        return JobStatus.PENDING if row is not None else None
+
+    async def fail(
+        self, job: ClaimedJob, worker_id: str, error: str, usage: dict[str, Any] | None = None
+    ) -> bool:
+        row = await self.pool.fetchrow(q.FAIL_JOB, job.id, worker_id, job.attempts, error, usage)
+        return row is not None
+
+    async def release(self, job: ClaimedJob, worker_id: str) -> bool:
+        """Shutdown: hand the job back without charging the attempt."""
+        row = await self.pool.fetchrow(q.RELEASE_JOB, job.id, worker_id, job.attempts)
+        return row is not None
+
+    async def mark_cancelled(self, job: ClaimedJob, worker_id: str) -> bool:
+        row = await self.pool.fetchrow(q.CANCEL_RUNNING_JOB, job.id, worker_id, job.attempts)
+        return row is not None
+
+    async def reap(self) -> list[tuple[UUID, str]]:
+        """Jobs whose lease expired go back to pending (with backoff) or fail when their
+        attempts are used up. Compare-and-set: safe to run in every process at once."""
+        rows = await self.pool.fetch(q.REAP_EXPIRED, self.retry_base_s, self.retry_max_s)
+        return [(row["id"], row["status"]) for row in rows]
+
+    async def prune(self, retention_days: int) -> int:
+        """Delete finished jobs older than the retention period, in small batches."""
+        total = 0
+        while True:
+            status = await self.pool.execute(q.PRUNE_FINISHED, retention_days)
+            deleted = int(status.split()[-1])
+            total += deleted
+            if deleted < 1000:
+                return total

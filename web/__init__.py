@@ -1,0 +1,1 @@
+"""Presentation: jinja2 templates and static files (shipped as package data)."""
