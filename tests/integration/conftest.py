@@ -11,7 +11,7 @@ from handlers.registry import HandlerRegistry
 from server.app import create_app
 from server.auth import create_user
 from server.database import create_pool
-from tests.integration.support import ScriptedJobs, test_settings
+from tests.integration.support import ScriptedJobs, app_settings
 
 MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 
@@ -33,7 +33,7 @@ def make_client(database_url: str, aiohttp_client: Any) -> MakeClient:
     async def make(
         registry: HandlerRegistry | None = None, **overrides: Any
     ) -> TestClient[Any, Any]:
-        settings = test_settings(database_url, **overrides)
+        settings = app_settings(database_url, **overrides)
         return await aiohttp_client(create_app(settings, registry=registry))  # type: ignore[no-any-return]
 
     return make

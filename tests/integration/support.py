@@ -31,7 +31,7 @@ FAST = {
 }
 
 
-def test_settings(database_url: str, **overrides: Any) -> Settings:
+def app_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url, "workers": 2, "llm_provider": "offline",
         "user_concurrency": 100, **FAST,
