@@ -49,3 +49,13 @@ class StudyGenerator(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+def retry_can_help(generator: StudyGenerator) -> bool:
+    """False for a generator whose output is a pure function of its input.
+
+    Such a generator (the offline one) sets ``deterministic = True``: running the same job
+    again gives the same result, so a shortfall is permanent rather than retryable. The
+    attribute is optional so that the protocol stays as it was for other providers.
+    """
+    return getattr(generator, "deterministic", False) is not True

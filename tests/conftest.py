@@ -19,6 +19,8 @@ import pytest
 
 from server.database import EmbeddedPostgres, apply_schema
 
+pytest_plugins = ["tests.fakes.fixtures"]
+
 TEST_DATA_DIR = Path(
     os.environ.get("CARDFORGE_TEST_DATA_DIR", f"/tmp/cardforge-test-{os.getuid()}")
 )

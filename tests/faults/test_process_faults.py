@@ -56,7 +56,7 @@ class ServerProcess:
         self.env.pop("ANTHROPIC_API_KEY", None)
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.TemporaryFile()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close(), after the process
 
     def output(self) -> str:
         self.log.seek(0)

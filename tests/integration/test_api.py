@@ -296,7 +296,8 @@ async def test_unexpected_handler_exception_is_retried_without_leaking_details(
 
 async def test_progress_is_recorded_on_the_job(api: Any) -> None:
     client, headers = api
-    job = await (await client.post("/api/jobs", json=job_body("progress:3"), headers=headers)).json()
+    resp = await client.post("/api/jobs", json=job_body("progress:3"), headers=headers)
+    job = await resp.json()
     done = await wait_status(client, headers, job["id"], "completed")
     assert done["progress"] == {"chunk": 3}
 

@@ -1,0 +1,318 @@
+"""The structure of study material: blocks (headings, paragraphs, list items) and sentences.
+
+Everything the offline generator says is cut out of the material itself, so this module
+keeps two views of the text: ``raw`` (as written, to find glossary markup) and ``text``
+(inline Markdown removed, whitespace collapsed, what cards quote). ``is_grounded`` is the
+final check that an answer really occurs in the source.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+def word_set(words: str) -> frozenset[str]:
+    """A vocabulary written as whitespace-separated words, readable in source."""
+    return frozenset(words.split())
+
+
+# Words after which a full stop does not end a sentence. Multi-letter initialisms with
+# inner dots ("U.S.", "Ph.D.") are caught by a pattern instead of being listed.
+ABBREVIATIONS = word_set(
+    """
+    e.g i.e cf vs viz al approx ca dr mr mrs ms prof sr jr st mt fig figs no nos vol
+    eq eqs ch sec pp inc ltd co corp dept est gen gov lt col capt rev hon jan feb mar apr
+    jun jul aug sep sept oct nov dec
+    """
+)
+
+STOPWORDS = word_set(
+    """
+    a about above across after again against all almost along also although always am
+    among an and another any are around as at be became because become becomes been before
+    being below between both but by can cannot could did do does doing done down during
+    each either else enough etc even ever every few for from further had has have having he
+    her here hers herself him himself his how however i if in into is it its itself just
+    least less like made make makes many may me might more most much must my myself near
+    neither never no nor not now of off often on once one only onto or other others our
+    ours out over own per perhaps quite rather same several she should since so some such
+    than that the their theirs them themselves then there therefore these they this those
+    though through throughout thus to together too toward towards under unless until up
+    upon us usually very via was we well were what whatever when where whereas whether which
+    while who whom whose why will with within without would yet you your yours
+    called known used using uses use called include includes including example examples
+    first second third new way ways called called also known often two three four five
+    """
+)
+
+_INLINE_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_INLINE_MARKUP = re.compile(r"(\*\*|__|\*|`)")
+_EMPHASIS_UNDERSCORE = re.compile(r"(?<!\w)_(\S(?:.*?\S)?)_(?!\w)")
+_HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
+_ATX_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_SETEXT_UNDERLINE = re.compile(r"^(=+|-+)\s*$")
+_RULE = re.compile(r"^([-*_])(\s*\1){2,}\s*$")
+_BULLET = re.compile(r"^(?:[-*+•]|\d{1,3}[.)])\s+(.*)$")
+_NUMBERED_SECTION = re.compile(r"^(\d{1,2}(?:\.\d{1,2})*)[.)]?\s+(\S.{0,78})$")
+_SENTENCE_END = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*\s+")
+_DOTTED_INITIALISM = re.compile(r"(?:[a-z]\.)+[a-z]")
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'\u2019-]*[A-Za-z0-9]|[A-Za-z]")
+_SMALL_TITLE_WORDS = word_set("a an and as at by for in of on or the to vs with from into")
+
+
+class BlockKind(StrEnum):
+    HEADING = "heading"
+    PARAGRAPH = "paragraph"
+    LIST_ITEM = "list_item"
+
+
+@dataclass(frozen=True)
+class Block:
+    """One unit of the material. ``level`` is set for headings only.
+
+    Heading levels: 1-6 for Markdown (``#``), the number of parts for numbered sections
+    (``2.1`` is 2), and 0 for a plain line that merely looks like a heading.
+    """
+
+    kind: BlockKind
+    raw: str
+    text: str
+    index: int
+    level: int = 0
+    markdown: bool = False
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    block: int
+    position: int
+
+    @property
+    def words(self) -> int:
+        return len(self.text.split())
+
+
+@dataclass
+class Document:
+    """Parsed material: blocks in order, the sentences of non-heading blocks, a vocabulary."""
+
+    source: str
+    blocks: list[Block]
+    sentences: list[Sentence]
+    vocabulary: Vocabulary = field(default_factory=lambda: Vocabulary(frozenset(), frozenset()))
+
+    @classmethod
+    def parse(cls, source: str) -> Document:
+        blocks = parse_blocks(source)
+        sentences: list[Sentence] = []
+        for block in blocks:
+            if block.kind is BlockKind.HEADING:
+                continue
+            for text in split_sentences(block.text):
+                sentences.append(Sentence(text=text, block=block.index, position=len(sentences)))
+        return cls(source, blocks, sentences, Vocabulary.of(sentences))
+
+    @property
+    def headings(self) -> list[Block]:
+        return [b for b in self.blocks if b.kind is BlockKind.HEADING]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """How the material writes its words inside sentences (lower-cased keys).
+
+    ``lowercase``: seen in lower case, so a capital at a sentence start is only position.
+    ``names``: seen capitalised mid-sentence and never in lower case: proper nouns.
+    """
+
+    lowercase: frozenset[str]
+    names: frozenset[str]
+
+    @classmethod
+    def of(cls, sentences: list[Sentence]) -> Vocabulary:
+        capitalised: set[str] = set()
+        lowercase: set[str] = set()
+        for sentence in sentences:
+            for word in words_of(sentence.text)[1:]:
+                (capitalised if word[0].isupper() else lowercase).add(word.lower())
+        return cls(frozenset(lowercase), frozenset(capitalised - lowercase))
+
+
+# ---------------------------------------------------------------- normalisation
+
+
+def collapse_space(text: str) -> str:
+    return " ".join(text.split())
+
+
+def normalize(text: str) -> str:
+    """The comparison form: case-folded, whitespace collapsed."""
+    return collapse_space(text).casefold()
+
+
+def is_grounded(answer: str, source: str) -> bool:
+    """True if ``answer`` occurs in ``source`` (case-insensitive, whitespace-normalised)."""
+    needle = normalize(answer)
+    return bool(needle) and needle in normalize(source)
+
+
+def clean_inline(text: str) -> str:
+    """Remove inline Markdown/HTML so a card quotes what a reader sees."""
+    text = _INLINE_LINK.sub(r"\1", text)
+    text = _HTML_TAG.sub("", text)
+    text = _EMPHASIS_UNDERSCORE.sub(r"\1", text)
+    text = _INLINE_MARKUP.sub("", text)
+    return collapse_space(text)
+
+
+def words_of(text: str) -> list[str]:
+    return _WORD.findall(text)
+
+
+# ---------------------------------------------------------------- blocks
+
+
+def parse_blocks(source: str) -> list[Block]:
+    """Split material into headings, paragraphs and list items (code and tables skipped)."""
+    builder = _BlockBuilder()
+    lines = source.splitlines()
+    in_fence = False
+    for i, line in enumerate(lines):
+        stripped = line.strip().removeprefix(">").strip()
+        if stripped.startswith(("```", "~~~")):
+            builder.flush()
+            in_fence = not in_fence
+            continue
+        if in_fence or stripped.startswith("|"):
+            builder.flush()
+            continue
+        if not stripped:
+            builder.flush()
+            continue
+        previous_blank = i == 0 or not lines[i - 1].strip()
+        next_line = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        builder.feed(
+            stripped,
+            indented=line[:1].isspace(),
+            previous_blank=previous_blank,
+            next_line=next_line,
+        )
+    builder.flush()
+    return builder.blocks
+
+
+class _BlockBuilder:
+    def __init__(self) -> None:
+        self.blocks: list[Block] = []
+        self._lines: list[str] = []
+        self._kind = BlockKind.PARAGRAPH
+
+    def feed(self, line: str, *, indented: bool, previous_blank: bool, next_line: str) -> None:
+        if heading := _ATX_HEADING.match(line):
+            self.flush()
+            self._add(
+                BlockKind.HEADING, heading.group(2), level=len(heading.group(1)), markdown=True
+            )
+            return
+        if _SETEXT_UNDERLINE.match(line) and len(self._lines) == 1:
+            title = self._lines.pop()
+            self._add(
+                BlockKind.HEADING, title, level=1 if line.startswith("=") else 2, markdown=True
+            )
+            return
+        if _RULE.match(line):
+            self.flush()
+            return
+        if previous_blank and (level := _numbered_section_level(line, next_line)):
+            self.flush()
+            self._add(BlockKind.HEADING, _NUMBERED_SECTION.sub(r"\2", line), level=level)
+            return
+        if bullet := _BULLET.match(line):
+            self.flush()
+            self._kind = BlockKind.LIST_ITEM
+            self._lines.append(bullet.group(1))
+            return
+        if self._kind is BlockKind.LIST_ITEM and self._lines and indented:
+            self._lines.append(line)
+            return
+        if previous_blank and looks_like_heading(line):
+            self.flush()
+            self._add(BlockKind.HEADING, line.rstrip(":"), level=0)
+            return
+        if self._kind is BlockKind.LIST_ITEM:
+            self.flush()
+        self._lines.append(line)
+
+    def flush(self) -> None:
+        if self._lines:
+            self._add(self._kind, " ".join(self._lines))
+        self._lines = []
+        self._kind = BlockKind.PARAGRAPH
+
+    def _add(self, kind: BlockKind, raw: str, *, level: int = 0, markdown: bool = False) -> None:
+        text = clean_inline(raw)
+        if text:
+            self.blocks.append(Block(kind, raw, text, len(self.blocks), level, markdown))
+
+
+def _numbered_section_level(line: str, next_line: str) -> int:
+    """``2.1 Light reactions`` is a level-2 section; ``1. Mix the sample.`` is a list item."""
+    match = _NUMBERED_SECTION.match(line)
+    if not match or _NUMBERED_SECTION.match(next_line) or _BULLET.match(next_line):
+        return 0
+    title = match.group(2)
+    if title.rstrip().endswith((".", ",", ";", "!", "?")) or len(title.split()) > 10:
+        return 0
+    return len(match.group(1).split("."))
+
+
+def looks_like_heading(line: str) -> bool:
+    """A short line with no final full stop, in Title Case or ending with a colon."""
+    text = clean_inline(line)
+    words = text.rstrip(":").split()
+    if not words or len(words) > 8 or len(text) > 70 or not text[0].isupper():
+        return False
+    if text.endswith((".", ",", ";", "!", "?")):
+        return False
+    if text.endswith(":"):
+        return True
+    significant = [w for w in words if w.lower() not in _SMALL_TITLE_WORDS]
+    capitalised = [w for w in significant if w[0].isupper() or w[0].isdigit()]
+    return bool(significant) and len(capitalised) == len(significant)
+
+
+# ---------------------------------------------------------------- sentences
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of one paragraph; abbreviations, initials and decimals do not split."""
+    sentences: list[str] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        end = match.end()
+        if end >= len(text) or not _ends_sentence(text, match.start(), end):
+            continue
+        sentences.append(text[start:end].strip())
+        start = end
+    tail = text[start:].strip()
+    if tail:
+        sentences.append(tail)
+    return sentences
+
+
+def _ends_sentence(text: str, punct_at: int, next_at: int) -> bool:
+    following = text[next_at]
+    if not (following.isupper() or following.isdigit() or following in "\"'\u201c\u2018(["):
+        return False
+    if text[punct_at] != ".":
+        return True
+    token = (
+        text[:punct_at].rsplit(None, 1)[-1].lstrip("(\"'\u201c\u2018[").lower() if punct_at else ""
+    )
+    if token in ABBREVIATIONS or _DOTTED_INITIALISM.fullmatch(token):
+        return False
+    # A lone capital is an initial ("J. J. Thomson"), not the end of a sentence.
+    return not (len(token) == 1 and token.isalpha())

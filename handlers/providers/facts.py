@@ -1,0 +1,374 @@
+"""Question/answer facts read off single sentences: definitions, names, discoverers, dates.
+
+Each pattern is anchored on the sentence's own wording, so the answer is a span of the
+sentence (the caller still checks it against the source). Precision beats recall here:
+a sentence that fits no pattern cleanly is left to the cloze cards rather than turned
+into a question that reads badly.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from handlers.providers.extract import (
+    Block,
+    Vocabulary,
+    clean_inline,
+    split_sentences,
+    word_set,
+    words_of,
+)
+
+
+class FactKind(StrEnum):
+    DEFINITION = "definition"
+    NAMING = "naming"
+    PERSON = "person"
+    DATE = "date"
+
+
+@dataclass(frozen=True)
+class Fact:
+    question: str
+    answer: str
+    subject: str  # what the card is about: a related term for other cards' distractors
+    kind: FactKind
+
+
+# A subject that starts like this depends on the previous sentence or is a clause.
+_SUBJECT_BLOCK = word_set(
+    """
+    it this that these those they them he she we you i there here which who what when where
+    why how each such another other both all some many most its their his her our if
+    although because since while as after before during however thus then also so but and
+    or unlike like only one once whether
+    """
+)
+
+# Words that, opening the predicate of "X are ...", describe X instead of defining it.
+_PREDICATE_BLOCK = word_set(
+    """
+    not very more less most much still now then only also often usually typically generally
+    mainly mostly largely always never found able responsible present located important
+    essential thought believed made composed known called used similar different same
+    small large larger smaller common rare likely unlikely able needed required divided
+    """
+)
+
+_PERSON_NOUNS = word_set(
+    """
+    scientist physicist chemist biologist mathematician philosopher astronomer geologist
+    meteorologist botanist naturalist economist engineer inventor writer author poet
+    king queen emperor empress monarch ruler leader general politician statesman lawyer
+    revolutionary journalist monk priest explorer physician doctor teacher professor
+    researcher pioneer founder president minister bishop geographer historian theorist
+    """
+)
+
+_DISCOVERY_VERBS = {
+    "discovered": "discover",
+    "invented": "invent",
+    "developed": "develop",
+    "proposed": "propose",
+    "formulated": "formulate",
+    "founded": "found",
+    "introduced": "introduce",
+    "coined": "coin",
+    "described": "describe",
+    "published": "publish",
+    "written": "write",
+    "wrote": "write",
+    "designed": "design",
+    "identified": "identify",
+    "established": "establish",
+    "devised": "devise",
+    "isolated": "isolate",
+    "built": "build",
+    "created": "create",
+}
+_PAST_TENSE = {"written": "wrote"}
+_DISCOVERY = "|".join(_DISCOVERY_VERBS)
+_NAME = r"[A-Z][\w'\u2019.-]*(?: (?:(?:de|da|van|von|der|du|le|la) )?[A-Z][\w'\u2019.-]*){0,4}"
+_NAMES = rf"{_NAME}(?:,? and {_NAME})?"
+_YEAR = r"(?:1\d{3}|20\d{2})"
+
+_NAMING = re.compile(
+    r"^(?P<x>.+?) (?P<be>is|are|was|were) (?P<also>also )?(?P<verb>called|known as|termed|named)"
+    r" (?P<y>.+)$"
+)
+_DEFINED = re.compile(r"^(?P<x>.+?) (?P<be>is|are) defined as (?P<y>.+)$")
+_REFERS = re.compile(r"^(?P<x>.+?) (?P<verb>refers|refer) to (?P<y>.+)$")
+_MEANS = re.compile(r"^(?P<x>.+?) (?P<verb>means|mean) (?P<y>.+)$")
+_CONSISTS = re.compile(r"^(?P<x>.+?) (?P<verb>consists|consist) of (?P<y>.+)$")
+_MADE_OF = re.compile(r"^(?P<x>.+?) (?P<be>is|are) (?P<verb>made up|composed) of (?P<y>.+)$")
+_BY_WHOM = re.compile(
+    rf"^(?P<x>.+?) (?P<be>was|were) (?:first )?(?P<verb>{_DISCOVERY}) by (?P<who>{_NAMES})\b"
+)
+_WHO_DID = re.compile(
+    rf"^(?P<who>{_NAMES}) (?:first )?(?P<verb>{_DISCOVERY}) (?P<x>[^,;:]+?)"
+    rf"(?: (?:in|around|during) [^,;]+)?$"
+)
+_WHEN_DONE = re.compile(
+    rf"^(?P<x>.+?) (?P<be>was|were) (?:first )?(?P<verb>[a-z]+(?:ed|en|wn|ught|lt|nt))"
+    rf"(?: by [^,;]+?)?(?: in| on)(?: [A-Z][a-z]+)?(?: \d{{1,2}},?)?(?: [A-Z][a-z]+)?"
+    rf" (?P<year>{_YEAR})\b"
+)
+_IS_A = re.compile(r"^(?P<x>.+?) (?P<be>is|are|was|were) (?P<y>.+)$")
+_APPOSITIVE = re.compile(rf"(?:^|(?<=[\s(]))(?P<x>{_NAME}), (?P<y>an? [^,;()]{{3,80}}?),")
+_REFLEXIVE = re.compile(r" (?:himself|herself|itself|themselves)\b")
+# "The pattern was explained in 1963" needs the previous sentence to make sense.
+_VAGUE_SUBJECT = re.compile(
+    r"^(?:the|this|that|these|those) (?:pattern|theory|idea|process|event|result|method|change"
+    r"|approach|system|model|work|book|discovery|step|stage|effect|law|rule|field|concept"
+    r"|term|subject|area|phenomenon|mechanism)s?$",
+    re.IGNORECASE,
+)
+_INTRO_PHRASE = re.compile(r"^(?:In|Within|For|At) [^,\d]{1,40}, ")
+_GLOSSARY = re.compile(
+    r"^\*\*(?P<term>[^*]{1,60})\*\*\s*(?::|\s[\u2014\u2013-]|[\u2014\u2013])\s*(?P<def>\S.*)$"
+    r"|^(?P<plain>[A-Z][\w()'\u2019 -]{1,40}):\s+(?P<pdef>\S.*)$"
+)
+_ANSWER_CUTS = re.compile(
+    r"; | \u2014 | \u2013 | -- |, which |, while |, whereas |, but |, although |, so that "
+    r"|, for example"
+    r"|, e\.g\.| \(e\.g\.| \(for example|,? such as |, \w+ly "
+    r"|, and (?:it|they|this|these|that|he|she|its|their|the|a|an) "
+    r"| and (?:\w+ly|is|are|was|were|has|have|had|can|could|may|might|will|would|then|also) "
+    # ", the Second Estate was the nobility": a comma opening a new clause.
+    r"|, (?=(?:the |a |an )?[\w-]+(?: [\w-]+){0,3} (?:is|are|was|were) )"
+)
+_MAX_ANSWER_WORDS = 22
+
+
+def fact_from_sentence(sentence: str, vocab: Vocabulary) -> Fact | None:
+    """The one best question this sentence answers, or None."""
+    text = sentence.strip().rstrip(".!")
+    if text.endswith("?") or len(text.split()) < 4:
+        return None
+    core = _INTRO_PHRASE.sub("", text)
+    for reader in _READERS:
+        fact = reader(core, vocab)
+        if fact is not None:
+            return fact
+    return _appositive(text, vocab)
+
+
+def glossary_fact(block: Block, vocab: Vocabulary) -> Fact | None:
+    """``**Term**: definition`` or ``Term: definition`` lines, common in notes."""
+    match = _GLOSSARY.match(block.raw.strip())
+    if not match:
+        return None
+    term = clean_inline(match.group("term") or match.group("plain") or "")
+    definition_sentences = split_sentences(clean_inline(match.group("def") or match.group("pdef")))
+    if not term or len(term.split()) > 5 or not definition_sentences:
+        return None
+    answer = trim_answer(definition_sentences[0])
+    if answer is None or len(answer.split()) < 2:
+        return None
+    subject = question_subject(term, vocab)
+    if answer.split()[0].lower() in {"a", "an", "the"}:
+        verb = "are" if _looks_plural(term) and not answer.lower().startswith("a") else "is"
+        question = f"What {verb} {subject}?"
+    else:
+        question = f"What is meant by {subject}?"
+    return Fact(question, answer, term, FactKind.DEFINITION)
+
+
+# ---------------------------------------------------------------- readers, best first
+
+
+def _naming(text: str, vocab: Vocabulary) -> Fact | None:
+    m = _NAMING.match(text)
+    if not m or not _subject_ok(m["x"], max_words=16):
+        return None
+    answer = trim_answer(m["y"])
+    if answer is None or len(answer.split()) > 8:
+        return None
+    also = m["also"] or ""
+    question = f"What {m['be']} {question_subject(m['x'], vocab)} {also}{m['verb']}?"
+    return Fact(question, answer, answer, FactKind.NAMING)
+
+
+def _defined(text: str, vocab: Vocabulary) -> Fact | None:
+    m = _DEFINED.match(text)
+    if not m or not _subject_ok(m["x"], max_words=8):
+        return None
+    return _fact(f"How {m['be']} {question_subject(m['x'], vocab)} defined?", m["y"], m["x"])
+
+
+def _refers(text: str, vocab: Vocabulary) -> Fact | None:
+    m = _REFERS.match(text)
+    if not m or not _subject_ok(m["x"], max_words=8):
+        return None
+    aux = "does" if m["verb"] == "refers" else "do"
+    return _fact(f"What {aux} {question_subject(m['x'], vocab)} refer to?", m["y"], m["x"])
+
+
+def _means(text: str, vocab: Vocabulary) -> Fact | None:
+    m = _MEANS.match(text)
+    if not m or not _subject_ok(m["x"], max_words=8):
+        return None
+    aux = "does" if m["verb"] == "means" else "do"
+    return _fact(f"What {aux} {question_subject(m['x'], vocab)} mean?", m["y"], m["x"])
+
+
+def _consists(text: str, vocab: Vocabulary) -> Fact | None:
+    if m := _CONSISTS.match(text):
+        aux = "does" if m["verb"] == "consists" else "do"
+        question = f"What {aux} {question_subject(m['x'], vocab)} consist of?"
+    elif m := _MADE_OF.match(text):
+        question = f"What {m['be']} {question_subject(m['x'], vocab)} {m['verb']} of?"
+    else:
+        return None
+    if not _subject_ok(m["x"], max_words=8):
+        return None
+    return _fact(question, m["y"], m["x"])
+
+
+def _by_whom(text: str, vocab: Vocabulary) -> Fact | None:
+    m = _BY_WHOM.match(text)
+    if not m or not _subject_ok(m["x"], max_words=12) or not _is_name(m["who"], vocab):
+        return None
+    past = _PAST_TENSE.get(m["verb"], m["verb"])
+    question = f"Who {past} {question_subject(m['x'], vocab)}?"
+    return Fact(question, m["who"], m["x"], FactKind.PERSON)
+
+
+def _who_did(text: str, vocab: Vocabulary) -> Fact | None:
+    m = _WHO_DID.match(text)
+    if not m or not _is_name(m["who"], vocab) or not 1 <= len(m["x"].split()) <= 12:
+        return None
+    question = f"Who {m['verb']} {question_subject(m['x'], vocab)}?"
+    return Fact(question, m["who"], m["x"], FactKind.PERSON)
+
+
+def _when_done(text: str, vocab: Vocabulary) -> Fact | None:
+    m = _WHEN_DONE.match(text)
+    if not m or not _subject_ok(m["x"], max_words=12):
+        return None
+    question = f"In what year {m['be']} {question_subject(m['x'], vocab)} {m['verb']}?"
+    return Fact(question, m["year"], m["x"], FactKind.DATE)
+
+
+def _is_a(text: str, vocab: Vocabulary) -> Fact | None:
+    m = _IS_A.match(text)
+    if not m or not _subject_ok(m["x"], max_words=6) or not _defines(m["be"], m["y"]):
+        return None
+    answer = trim_answer(m["y"])
+    if answer is None:
+        return None
+    asker = "Who" if _names_a_person(answer) else "What"
+    question = f"{asker} {m['be']} {question_subject(m['x'], vocab)}?"
+    return Fact(question, answer, m["x"], FactKind.DEFINITION)
+
+
+def _appositive(text: str, vocab: Vocabulary) -> Fact | None:
+    m = _APPOSITIVE.search(text)
+    if not m or not _subject_ok(m["x"], max_words=5):
+        return None
+    answer = trim_answer(m["y"])
+    if answer is None or len(answer.split()) > 10:
+        return None
+    if _names_a_person(answer):
+        question = f"Who was {m['x']}?"
+    else:
+        verb = "are" if _looks_plural(m["x"]) else "is"
+        question = f"What {verb} {question_subject(m['x'], vocab)}?"
+    return Fact(question, answer, m["x"], FactKind.DEFINITION)
+
+
+_READERS = (_naming, _defined, _refers, _means, _consists, _by_whom, _who_did, _when_done, _is_a)
+
+
+# ---------------------------------------------------------------- shared pieces
+
+
+def _fact(question: str, predicate: str, subject: str) -> Fact | None:
+    answer = trim_answer(predicate)
+    if answer is None:
+        return None
+    return Fact(question, answer, subject, FactKind.DEFINITION)
+
+
+def trim_answer(predicate: str) -> str | None:
+    """One fact, briefly: cut at the first clause break, bound the length."""
+    answer = _ANSWER_CUTS.split(predicate, maxsplit=1)[0]
+    answer = answer.strip().rstrip(".,;:!?").strip()
+    if len(answer.split()) > _MAX_ANSWER_WORDS - 2 and ", " in answer:
+        head = answer.split(", ", 1)[0]
+        if len(head.split()) >= 3:
+            answer = head
+    if answer.count("(") != answer.count(")"):
+        answer = answer.rsplit("(", 1)[0].rstrip(" ,")
+    words = answer.split()
+    if not words or len(words) > _MAX_ANSWER_WORDS:
+        return None
+    return answer
+
+
+def question_subject(subject: str, vocab: Vocabulary) -> str:
+    """Undo a sentence-start capital: "the cell", "diffusion"; names stay ("Pangaea")."""
+    subject = _REFLEXIVE.sub("", subject.strip().rstrip(","))
+    first, _, rest = subject.partition(" ")
+    common = first.lower() in vocab.lowercase or rest[:1].islower()  # "Kinetic energy"
+    if first in {"The", "A", "An"} or (first[:1].isupper() and not first.isupper() and common):
+        first = first[:1].lower() + first[1:]
+    return f"{first} {rest}".strip()
+
+
+def is_vague_subject(text: str) -> bool:
+    """ "The pattern ...", "This theory ...": meaningless without the sentence before."""
+    return bool(_VAGUE_SUBJECT.match(" ".join(text.split()[:2])))
+
+
+def _subject_ok(subject: str, *, max_words: int) -> bool:
+    words = subject.split()
+    if not words or len(words) > max_words or any(ch in subject for ch in ',;:"\u201c\u201d'):
+        return False
+    if words[0].lower() in _SUBJECT_BLOCK or words[0][0].isdigit():
+        return False
+    if _VAGUE_SUBJECT.match(subject):
+        return False
+    return any(w.lower() not in _SUBJECT_BLOCK and len(w) > 2 for w in words)
+
+
+def _defines(be: str, predicate: str) -> bool:
+    """Does ``X <be> <predicate>`` state what X is, rather than how X is?"""
+    words = predicate.split()
+    if len(words) < 1:
+        return False
+    first = words[0].lower()
+    if first in {"a", "an", "the"}:
+        return len(words) >= 2 and words[1].lower() not in {"same", "result", "reason"}
+    if first == "one" and len(words) > 2 and words[1] == "of":
+        return True
+    if first[0].isdigit():
+        return len(words) <= 4
+    if be in {"are", "were"} and len(words) >= 2:
+        return (
+            first not in _PREDICATE_BLOCK
+            and not first.endswith(("ed", "ly", "er"))
+            and words[1].lower() not in {"than", "to", "by"}
+        )
+    return False
+
+
+def _names_a_person(answer: str) -> bool:
+    head = [w.lower().strip(",") for w in answer.split()[:5]]
+    return any(w in _PERSON_NOUNS for w in head)
+
+
+def _is_name(candidate: str, vocab: Vocabulary) -> bool:
+    words = words_of(candidate)
+    if not words or words[0] in {"The", "A", "An", "In", "This", "These", "It"}:
+        return False
+    if len(words) == 1:
+        return words[0].lower() in vocab.names
+    return True
+
+
+def _looks_plural(term: str) -> bool:
+    last = term.split()[-1].lower()
+    return last.endswith("s") and not last.endswith(("ss", "us", "is", "sis"))

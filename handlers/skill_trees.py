@@ -1,0 +1,106 @@
+"""skill_tree_generation: a goal (and material) in, a validated tree of skills out."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from handlers.context import JobContext
+from handlers.errors import RetryableError
+from handlers.models import MAX_TREE_NODES, JobType, NodeDraft, SkillTreePayload, ValidatedTree
+from handlers.registry import JobHandler
+
+
+class InvalidTree(RetryableError):
+    """The generator proposed a tree of the wrong shape; a model may get it right next time."""
+
+
+async def generate_skill_tree(payload: SkillTreePayload, ctx: JobContext) -> ValidatedTree:
+    nodes = await ctx.generator.skill_tree(
+        goal=payload.goal,
+        description=payload.description,
+        material=payload.content,
+        max_depth=payload.max_depth,
+        usage=ctx.usage,
+    )
+    return validate_tree(
+        nodes, goal=payload.goal, description=payload.description, max_depth=payload.max_depth
+    )
+
+
+def validate_tree(
+    nodes: list[NodeDraft], *, goal: str, description: str | None = None, max_depth: int
+) -> ValidatedTree:
+    """The tree in pre-order (parents first, siblings in the generator's order).
+
+    Raises :class:`InvalidTree` unless: there are 1..MAX_TREE_NODES nodes with unique keys,
+    exactly one root, every parent exists, every node is reachable from the root (so there
+    is no cycle), and no node is deeper than ``max_depth`` (the root is depth 1).
+    """
+    if not nodes:
+        raise InvalidTree("The skill tree has no nodes.")
+    if len(nodes) > MAX_TREE_NODES:
+        raise InvalidTree(
+            f"The skill tree has {len(nodes)} nodes; at most {MAX_TREE_NODES} are allowed."
+        )
+    by_key = _unique_keys(nodes)
+    root = _single_root(nodes)
+    children: defaultdict[str, list[NodeDraft]] = defaultdict(list)
+    for node in nodes:
+        if node.parent is None:
+            continue
+        if node.parent not in by_key:
+            raise InvalidTree(
+                f"Node '{node.key}' names parent '{node.parent}', which is not in the tree."
+            )
+        children[node.parent].append(node)
+    ordered, depth = _preorder(root, children)
+    if len(ordered) < len(nodes):
+        reached = {n.key for n in ordered}
+        stranded = sorted(n.key for n in nodes if n.key not in reached)
+        raise InvalidTree(
+            "Nodes " + ", ".join(f"'{k}'" for k in stranded) + " form a cycle: they cannot be "
+            "reached from the root."
+        )
+    if depth > max_depth:
+        raise InvalidTree(
+            f"The skill tree is {depth} levels deep; at most {max_depth} are allowed."
+        )
+    return ValidatedTree(goal=goal, description=description, nodes=ordered, depth=depth)
+
+
+def _unique_keys(nodes: list[NodeDraft]) -> dict[str, NodeDraft]:
+    by_key: dict[str, NodeDraft] = {}
+    for node in nodes:
+        if node.key in by_key:
+            raise InvalidTree(f"Node key '{node.key}' is used more than once.")
+        by_key[node.key] = node
+    return by_key
+
+
+def _single_root(nodes: list[NodeDraft]) -> NodeDraft:
+    roots = [n for n in nodes if n.parent is None]
+    if not roots:
+        raise InvalidTree("The skill tree has no root: every node names a parent.")
+    if len(roots) > 1:
+        raise InvalidTree(f"The skill tree has {len(roots)} roots; exactly one is required.")
+    return roots[0]
+
+
+def _preorder(root: NodeDraft, children: dict[str, list[NodeDraft]]) -> tuple[list[NodeDraft], int]:
+    """Nodes reachable from the root, parents before children, and the deepest depth."""
+    ordered: list[NodeDraft] = []
+    deepest = 0
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        ordered.append(node)
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in reversed(children.get(node.key, [])))
+    return ordered, deepest
+
+
+HANDLER = JobHandler(
+    job_type=JobType.SKILL_TREE_GENERATION,
+    payload_model=SkillTreePayload,
+    run=generate_skill_tree,
+)

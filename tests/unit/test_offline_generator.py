@@ -1,0 +1,292 @@
+"""Quality of the offline provider over a corpus of real study texts."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from handlers.context import Usage
+from handlers.errors import PermanentError
+from handlers.models import CardDraft
+from handlers.providers.extract import split_sentences
+from handlers.providers.offline import BLANK, CLOZE_PREFIX, OfflineGenerator
+
+CORPUS = sorted((Path(__file__).parent / "corpus").glob("*.md"))
+MAX_CARDS = 50
+
+
+def _normalized(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _usage() -> Usage:
+    return Usage(provider="offline", model="cardforge-extractive-1")
+
+
+async def _cards(text: str, max_cards: int = MAX_CARDS) -> list[CardDraft]:
+    return await OfflineGenerator().flashcards(text, max_cards=max_cards, usage=_usage())
+
+
+def _markdown_headings(text: str) -> list[tuple[int, str]]:
+    found = re.findall(r"^(#{1,6})\s+(.+?)\s*$", text, flags=re.MULTILINE)
+    return [(len(hashes), title) for hashes, title in found]
+
+
+@pytest.fixture(params=CORPUS, ids=[p.stem for p in CORPUS])
+def material(request: pytest.FixtureRequest) -> str:
+    path: Path = request.param
+    return path.read_text(encoding="utf-8")
+
+
+def test_corpus_has_at_least_five_topics() -> None:
+    assert len(CORPUS) >= 5
+
+
+async def test_every_answer_is_quoted_from_the_material(material: str) -> None:
+    cards = await _cards(material)
+    assert len(cards) >= 10
+    source = _normalized(material)
+    for card in cards:
+        assert _normalized(card.answer) in source, card
+
+
+async def test_no_question_is_asked_twice(material: str) -> None:
+    questions = [_normalized(c.question) for c in await _cards(material)]
+    assert len(questions) == len(set(questions))
+
+
+async def test_questions_end_with_a_question_mark_or_are_a_single_blank_cloze(
+    material: str,
+) -> None:
+    for card in await _cards(material):
+        if card.question.startswith(CLOZE_PREFIX):
+            assert card.question.count(BLANK) == 1, card
+            assert "_____" not in card.question, card
+            filled = card.question.replace(BLANK, card.answer).removeprefix(CLOZE_PREFIX)
+            assert _normalized(filled) in _normalized(" ".join(material.split())), card
+        else:
+            assert card.question.endswith("?"), card
+        assert "according to the text" not in card.question.lower()
+
+
+async def test_question_does_not_give_its_answer_away(material: str) -> None:
+    for card in await _cards(material):
+        assert _normalized(card.answer) not in _normalized(card.question), card
+
+
+async def test_definition_cards_come_before_clozes(material: str) -> None:
+    kinds = [c.question.startswith(CLOZE_PREFIX) for c in await _cards(material)]
+    assert kinds == sorted(kinds)
+    assert not kinds[0], "expected at least one definition card"
+
+
+async def test_max_cards_is_honoured_and_keeps_definitions_first(material: str) -> None:
+    five = await _cards(material, max_cards=5)
+    assert len(five) == 5
+    assert not any(c.question.startswith(CLOZE_PREFIX) for c in five)
+    assert await _cards(material, max_cards=0) == []
+
+
+async def test_same_material_gives_the_same_cards_distractors_and_tree(material: str) -> None:
+    async def run() -> tuple[object, ...]:
+        generator = OfflineGenerator()
+        cards = await _cards(material)
+        choices = [
+            await generator.distractors(
+                question=c.question,
+                answer=c.answer,
+                count=3,
+                material=material,
+                other_answers=["an unrelated answer"],
+                usage=_usage(),
+            )
+            for c in cards
+        ]
+        tree = await generator.skill_tree(
+            goal="Learn this", description=None, material=material, max_depth=4, usage=_usage()
+        )
+        return cards, choices, tree
+
+    assert await run() == await run()
+
+
+async def test_distractors_differ_from_the_answer_and_each_other(material: str) -> None:
+    generator = OfflineGenerator()
+    cards = await _cards(material)
+    with_three = 0
+    for card in cards:
+        choices = await generator.distractors(
+            question=card.question,
+            answer=card.answer,
+            count=3,
+            material=material,
+            other_answers=[],
+            usage=_usage(),
+        )
+        keys = [_normalized(c) for c in choices]
+        assert len(keys) == len(set(keys)), (card, choices)
+        assert all(k and k not in _normalized(card.answer) for k in keys), (card, choices)
+        assert all(_normalized(card.answer) not in k for k in keys), (card, choices)
+        with_three += len(choices) == 3
+    assert with_three >= 0.9 * len(cards)
+
+
+async def test_year_answers_get_year_distractors() -> None:
+    choices = await OfflineGenerator().distractors(
+        question="In what year was the Bastille stormed?",
+        answer="1789",
+        count=3,
+        material="The Bastille was stormed in 1789. The monarchy fell in 1792.",
+        other_answers=["Paris"],
+        usage=_usage(),
+    )
+    assert choices[0] == "1792"
+    assert all(re.fullmatch(r"1[78]\d\d", c) for c in choices)
+    assert "1789" not in choices
+
+
+async def test_distractors_come_from_other_answers_without_material() -> None:
+    choices = await OfflineGenerator().distractors(
+        question="What is osmosis?",
+        answer="the diffusion of water across a membrane",
+        count=2,
+        material=None,
+        other_answers=[
+            "Osmosis",
+            "the movement of ions against a gradient",
+            "ATP",
+            "THE DIFFUSION",
+        ],
+        usage=_usage(),
+    )
+    assert choices[0] == "the movement of ions against a gradient"
+    assert "THE DIFFUSION" not in choices  # a piece of the answer gives it away
+
+
+async def test_skill_tree_follows_the_markdown_outline(material: str) -> None:
+    nodes = await OfflineGenerator().skill_tree(
+        goal="Master the topic", description=None, material=material, max_depth=5, usage=_usage()
+    )
+    root, *rest = nodes
+    assert (root.title, root.parent) == ("Master the topic", None)
+    headings = _markdown_headings(material)
+    # The document's single top heading is its title: the goal takes its place.
+    assert headings[0][0] == 1 and all(level > 1 for level, _ in headings[1:])
+    titles = [n.title for n in rest]
+    numbered = re.findall(r"^\d+\.\s+(\S.*?)\s*$", material, flags=re.MULTILINE)
+    expected = [t for _, t in headings[1:]]
+    assert [t for t in titles if t not in numbered] == expected
+    keys = {n.key for n in nodes}
+    assert all(n.parent in keys for n in rest)
+
+
+async def test_skill_tree_nests_subheadings_and_respects_max_depth() -> None:
+    material = (Path(__file__).parent / "corpus" / "cell_biology.md").read_text()
+    generator = OfflineGenerator()
+    deep = await generator.skill_tree(
+        goal="Cells", description=None, material=material, max_depth=3, usage=_usage()
+    )
+    by_key = {n.key: n for n in deep}
+    nucleus = next(n for n in deep if n.title == "The Nucleus")
+    assert nucleus.parent is not None and by_key[nucleus.parent].title == "Organelles"
+
+    shallow = await generator.skill_tree(
+        goal="Cells", description=None, material=material, max_depth=2, usage=_usage()
+    )
+    assert all(n.parent in (None, "root") for n in shallow)
+    organelles = next(n for n in shallow if n.title == "Organelles")
+    assert "The Nucleus" in organelles.description  # folded, not lost
+
+
+async def test_numbered_sections_nest_under_their_markdown_heading() -> None:
+    material = (Path(__file__).parent / "corpus" / "tcp_ip.md").read_text()
+    nodes = await OfflineGenerator().skill_tree(
+        goal="Networking", description=None, material=material, max_depth=3, usage=_usage()
+    )
+    by_key = {n.key: n for n in nodes}
+    layers = [n for n in nodes if n.parent and by_key[n.parent].title == "The Four Layers"]
+    assert [n.title for n in layers] == [
+        "Link Layer",
+        "Internet Layer",
+        "Transport Layer",
+        "Application Layer",
+    ]
+
+
+async def test_skill_tree_without_headings_uses_paragraph_topics() -> None:
+    material = (Path(__file__).parent / "corpus" / "photosynthesis.md").read_text()
+    plain = "\n".join(line for line in material.splitlines() if not line.startswith("#"))
+    nodes = await OfflineGenerator().skill_tree(
+        goal="Photosynthesis", description=None, material=plain, max_depth=3, usage=_usage()
+    )
+    topics = [n for n in nodes if n.parent == "root"]
+    assert len(topics) >= 3
+    assert all(n.description for n in topics)
+    assert len({n.title.lower() for n in nodes}) == len(nodes)
+
+
+@pytest.mark.parametrize("material", [None, "", "   \n\n  "])
+async def test_skill_tree_without_material_asks_for_an_api_key(material: str | None) -> None:
+    with pytest.raises(PermanentError, match=r"API key|ANTHROPIC_API_KEY"):
+        await OfflineGenerator().skill_tree(
+            goal="Learn Rust",
+            description="systems",
+            material=material,
+            max_depth=3,
+            usage=_usage(),
+        )
+
+
+async def test_offline_spends_no_tokens(material: str) -> None:
+    usage = _usage()
+    await OfflineGenerator().flashcards(material, max_cards=10, usage=usage)
+    assert (usage.input_tokens, usage.output_tokens) == (0, 0)
+
+
+def test_sentences_do_not_split_at_abbreviations_initials_or_decimals() -> None:
+    text = (
+        "Enzymes, e.g. amylase, speed up reactions. Dr. Rosalind Franklin imaged DNA. "
+        "J. J. Thomson found the electron in 1897. Gravity is about 9.81 m/s² here. "
+        "Is it? Yes."
+    )
+    assert split_sentences(text) == [
+        "Enzymes, e.g. amylase, speed up reactions.",
+        "Dr. Rosalind Franklin imaged DNA.",
+        "J. J. Thomson found the electron in 1897.",
+        "Gravity is about 9.81 m/s² here.",
+        "Is it?",
+        "Yes.",
+    ]
+
+
+async def test_definition_patterns_become_questions() -> None:
+    text = (
+        "Osmosis is the diffusion of water across a membrane. "
+        "The process by which plants make sugar is called photosynthesis. "
+        "Penicillin was discovered by Alexander Fleming in 1928. "
+        "Inertia refers to the tendency of a body to resist changes in motion. "
+        "The Bastille was stormed on 14 July 1789."
+    )
+    cards = {c.question.casefold(): c.answer for c in await _cards(text)}
+    assert cards["what is osmosis?"] == "the diffusion of water across a membrane"
+    assert cards["what is the process by which plants make sugar called?"] == "photosynthesis"
+    assert cards["who discovered penicillin?"] == "Alexander Fleming"
+    assert cards["what does inertia refer to?"] == (
+        "the tendency of a body to resist changes in motion"
+    )
+    assert cards["in what year was the bastille stormed?"] == "1789"
+
+
+async def test_sentence_start_capitals_are_dropped_for_common_words_only() -> None:
+    text = (
+        "The nucleus is the organelle that holds the cell's DNA. Every nucleus has pores. "
+        "Pangaea was a supercontinent that broke apart about 200 million years ago."
+    )
+    questions = {c.question for c in await _cards(text)}
+    assert {"What is the nucleus?", "What was Pangaea?"} <= questions
+
+
+async def test_material_with_nothing_to_extract_gives_no_cards() -> None:
+    assert await _cards("hello\n\nok thanks") == []
