@@ -34,6 +34,7 @@ from handlers.errors import PermanentError, RetryableError
 from handlers.generator import StudyGenerator
 from handlers.models import Outcome
 from handlers.registry import HandlerRegistry
+from server.auth import prune_sessions
 from server.library import UserLookups
 from server.metrics import Metrics
 from server.queue import ClaimedJob, JobQueue
@@ -326,5 +327,6 @@ class WorkerPool:
                 if time.monotonic() >= next_prune:
                     next_prune = time.monotonic() + PRUNE_INTERVAL_S
                     await self.queue.prune(self.settings.retention_days)
+                    await prune_sessions(self.queue.pool)
             except DB_ERRORS as err:
                 log.warning("reaper failed (%s)", err)
