@@ -62,13 +62,24 @@ class SettingsError(Exception):
     """One human line naming the bad setting."""
 
 
+def _env_name(field: str) -> str:
+    """The environment variable a user sets for ``field`` (pydantic reports field names)."""
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info is not None else None
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    if field.isupper():
+        return field
+    return f"CARDFORGE_{field.upper()}"
+
+
 def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as err:
-        first = err.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "settings"
-        name = loc.upper() if loc.isupper() or "_" not in loc else f"CARDFORGE_{loc.upper()}"
-        if loc == "settings" or not first["loc"]:
-            raise SettingsError(f"invalid configuration: {first['msg']}") from None
-        raise SettingsError(f"invalid setting {name}: {first['msg']}") from None
+        first = err.errors(include_url=False)[0]
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if not first["loc"]:
+            raise SettingsError(f"invalid configuration: {message}") from None
+        name = _env_name(str(first["loc"][0]))
+        raise SettingsError(f"invalid setting {name}: {message}") from None
