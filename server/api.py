@@ -111,10 +111,11 @@ def _enqueued_response(enqueued: Enqueued, request: web.Request) -> web.Response
     return web.json_response(job, status=201 if enqueued.created else 200, headers=headers)
 
 
-@routes.post("/api/jobs")
-async def create_job(request: web.Request) -> web.Response:
-    user = require_user(request)
-    body = await read_json_object(request)
+async def validate_job_request(
+    request: web.Request, user_id: UUID, body: dict[str, Any]
+) -> tuple[CreateJobRequest, BaseModel]:
+    """The envelope and its typed payload, or ValidationFailed; shared by the JSON API and
+    the dashboard's no-script form posts (server.pages), so both refuse the same input."""
     try:
         envelope = CreateJobRequest.model_validate(body)
     except ValidationError as err:
@@ -131,11 +132,19 @@ async def create_job(request: web.Request) -> web.Response:
         ) from None
     if isinstance(payload, DistractorPayload) and not await request.app[
         LIBRARY
-    ].flashcard_exists(user.id, payload.flashcard_id):
+    ].flashcard_exists(user_id, payload.flashcard_id):
         raise ValidationFailed(
             "The flashcard does not exist.",
             details=[{"field": "payload.flashcardId", "message": "no such flashcard"}],
         )
+    return envelope, payload
+
+
+@routes.post("/api/jobs")
+async def create_job(request: web.Request) -> web.Response:
+    user = require_user(request)
+    body = await read_json_object(request)
+    envelope, payload = await validate_job_request(request, user.id, body)
     key = request.headers.get("Idempotency-Key")
     if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
         raise ValidationFailed(

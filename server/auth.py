@@ -30,6 +30,11 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 class User:
     id: UUID
     name: str
+    is_demo: bool = False
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> User:
+        return cls(row["id"], row["name"], row["is_demo"])
 
 
 USER_KEY = web.RequestKey("user", User)
@@ -48,7 +53,7 @@ async def create_user(pool: asyncpg.Pool, name: str, *, demo: bool = False) -> t
     """Create a user and return it with its API token (the only time the token is seen)."""
     token = new_token()
     user_id = await pool.fetchval(q.CREATE_USER, name, _digest(token), demo)
-    return User(user_id, name), token
+    return User(user_id, name, demo), token
 
 
 async def demo_login_token(pool: asyncpg.Pool) -> tuple[User, str]:
@@ -59,14 +64,14 @@ async def demo_login_token(pool: asyncpg.Pool) -> tuple[User, str]:
         return await create_user(pool, "demo", demo=True)
     token = new_token()
     await pool.execute(q.SET_USER_TOKEN, row["id"], _digest(token))
-    return User(row["id"], row["name"]), token
+    return User.from_row(row), token
 
 
 async def user_for_token(pool: asyncpg.Pool, token: str) -> User | None:
     if not token or len(token) > 200:
         return None
     row = await pool.fetchrow(q.USER_BY_TOKEN_HASH, _digest(token))
-    return User(row["id"], row["name"]) if row else None
+    return User.from_row(row) if row else None
 
 
 async def create_session(pool: asyncpg.Pool, user: User) -> str:
@@ -79,7 +84,7 @@ async def user_for_session(pool: asyncpg.Pool, session_id: str) -> User | None:
     if not session_id or len(session_id) > 200:
         return None
     row = await pool.fetchrow(q.USER_BY_SESSION, _digest(session_id))
-    return User(row["id"], row["name"]) if row else None
+    return User.from_row(row) if row else None
 
 
 async def end_session(pool: asyncpg.Pool, session_id: str) -> None:

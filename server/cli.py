@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def serve(settings: Settings, *, host: str, port: int, demo: bool) -> int:
     from server.app import create_app
+    from server.http import PathOnlyAccessLogger
     from server.keys import POOL
 
     app = create_app(settings)
@@ -94,6 +95,7 @@ def serve(settings: Settings, *, host: str, port: int, demo: bool) -> int:
         app.on_startup.append(print_demo_link)
     web.run_app(
         app, host=host, port=port, handler_cancellation=True,
+        access_log_class=PathOnlyAccessLogger,
         shutdown_timeout=settings.shutdown_grace_seconds + 5,
         print=lambda msg: print(msg, flush=True),
     )

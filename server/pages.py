@@ -1,9 +1,461 @@
-"""Server-rendered pages (aiohttp-jinja2)."""
+"""Server-rendered pages (aiohttp-jinja2, autoescaped), kept live by ``web/static/app.js``.
+
+Every page renders the job's current state in the HTML itself: a finished deck or tree is in
+the markup, so navigating away and back (or browsing with scripts off) shows it. Scripts only
+add live updates and in-place actions; every action also works as a plain form post.
+
+No inline script or style anywhere: the Content-Security-Policy below forbids both, so an
+LLM's ``<script>`` that slipped past escaping still could not run. Data for scripts travels
+in ``data-*`` attributes or a ``<script type="application/json">`` block, which is not run.
+"""
 
 from __future__ import annotations
 
+import importlib.resources
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import quote
+from uuid import UUID
+
+import aiohttp_jinja2
+import jinja2
 from aiohttp import web
+from multidict import MultiDictProxy
+
+from handlers.models import JobType
+from server import api
+from server.auth import (
+    SESSION_COOKIE,
+    USER_KEY,
+    User,
+    check_same_origin,
+    clear_session_cookie,
+    create_session,
+    end_session,
+    set_session_cookie,
+    user_for_token,
+)
+from server.errors import ApiError, CsrfRejected, NotFound
+from server.jobs import JobStatus, job_to_json
+from server.keys import LIBRARY, METRICS, POOL, QUEUE, SETTINGS
+
+routes = web.RouteTableDef()
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    # the one-click login link carries a token in its query string: never leak it onward
+    "Referrer-Policy": "no-referrer",
+}
+RECENT_JOBS = 20
+DECK_CARDS = 500
+TREES_LISTED = 20
+TITLE_CHARS = 80
+
+PLACEHOLDERS = {
+    JobType.FLASHCARD_GENERATION: "Generating flashcards...",
+    JobType.DISTRACTOR_GENERATION: "Generating answer choices...",
+    JobType.SKILL_TREE_GENERATION: "Generating skill tree...",
+}
+TYPE_LABELS = {
+    JobType.FLASHCARD_GENERATION: "Flashcards",
+    JobType.DISTRACTOR_GENERATION: "Answer choices",
+    JobType.SKILL_TREE_GENERATION: "Skill tree",
+}
+STATUS_LABELS = {
+    JobStatus.PENDING: "Queued",
+    JobStatus.PROCESSING: "Working",
+    JobStatus.COMPLETED: "Done",
+    JobStatus.FAILED: "Failed",
+    JobStatus.CANCELLED: "Cancelled",
+}
 
 
 def setup(app: web.Application) -> None:
-    """Register the HTML routes and the template environment."""
+    """Register the HTML routes, the template environment, static files and headers."""
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.PackageLoader("web", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        default_helpers=False,
+    )
+    static_dir = Path(str(importlib.resources.files("web") / "static"))
+    static = cast(web.StaticResource, app.router.add_static("/static/", static_dir, name="static"))
+
+    def static_url(filename: str) -> str:
+        # ?v=<content hash>: a new release's app.js is never served from a stale cache
+        return str(static.url_for(filename=filename, append_version=True))
+
+    env.globals.update(
+        static_url=static_url,
+        placeholder_for=placeholder_for,
+        progress_of=progress_of,
+        job_title=job_title,
+        type_label=lambda job_type: TYPE_LABELS.get(JobType(job_type), job_type),
+        status_label=lambda status: STATUS_LABELS[JobStatus(status)],
+        is_active=lambda status: not JobStatus(status).is_terminal,
+    )
+    app.on_response_prepare.append(add_security_headers)
+    app.add_routes(routes)
+
+
+async def add_security_headers(_request: web.Request, response: web.StreamResponse) -> None:
+    """On every response, not only pages: no view can forget them, and a JSON body opened
+    in a tab (or an error page from aiohttp itself) is covered too."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+
+
+# ---------------------------------------------------------------- presentation helpers
+
+
+def placeholder_for(job_type: str) -> str:
+    return PLACEHOLDERS.get(JobType(job_type), "Working...")
+
+
+def progress_of(job: Mapping[str, Any]) -> dict[str, int] | None:
+    """``{"done": i, "total": n}`` from a job's progress, if it says how far it is."""
+    progress = job.get("progress")
+    if not isinstance(progress, Mapping):
+        return None
+    done = progress.get("chunk", progress.get("done"))
+    total = progress.get("chunks", progress.get("total"))
+    if not isinstance(done, int) or not isinstance(total, int) or total < 1:
+        return None
+    return {"done": min(done, total), "total": total}
+
+
+def job_title(job: Mapping[str, Any]) -> str:
+    """A human name for a job in a list: its goal, or the first line of its material (a
+    Markdown heading's ``#`` marks dropped)."""
+    payload = job.get("payload") or {}
+    if job["type"] == JobType.SKILL_TREE_GENERATION and payload.get("goal"):
+        return str(payload["goal"])
+    if job["type"] == JobType.DISTRACTOR_GENERATION:
+        return "Answer choices for a card"
+    lines = (line.strip().lstrip("#").strip() for line in str(payload.get("content") or "")
+             .splitlines())
+    first = " ".join(next((line for line in lines if line), "Flashcards").split())
+    return first if len(first) <= TITLE_CHARS else first[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+def outline(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The flat node list of the API as nested ``{node, children}``, roots first."""
+    by_parent: dict[str | None, list[dict[str, Any]]] = {}
+    for node in sorted(nodes, key=lambda n: n["position"]):
+        by_parent.setdefault(node["parentId"], []).append(node)
+
+    def build(parent: str | None) -> list[dict[str, Any]]:
+        return [{"node": n, "children": build(n["id"])} for n in by_parent.get(parent, [])]
+
+    return build(None)
+
+
+def decks_of(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cards grouped by the job that made them, newest deck first (the query's order)."""
+    decks: dict[str, dict[str, Any]] = {}
+    for card in cards:
+        deck = decks.setdefault(
+            card["jobId"], {"jobId": card["jobId"], "createdAt": card["createdAt"], "cards": []}
+        )
+        deck["cards"].append(card)
+    return list(decks.values())
+
+
+# ---------------------------------------------------------------- plumbing
+
+
+def see_other(location: str) -> web.Response:
+    """A 303 as a plain response (returning an HTTPException is deprecated in aiohttp)."""
+    return web.Response(status=303, headers={"Location": location})
+
+
+def render(
+    name: str, request: web.Request, context: dict[str, Any], *, status: int = 200
+) -> web.Response:
+    context = {"user": request.get(USER_KEY), "page": name.removesuffix(".html"), **context}
+    response = aiohttp_jinja2.render_template(name, request, context, status=status)
+    # pages hold personal data, and "back" must show the job's state now, not a snapshot
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def not_found(request: web.Request, message: str) -> web.Response:
+    return render("not_found.html", request, {"message": message}, status=404)
+
+
+def page_user(request: web.Request) -> User:
+    user: User | None = request.get(USER_KEY)
+    if user is None:
+        back = request.method == "GET" and request.path != "/"
+        raise web.HTTPSeeOther(f"/login?next={quote(request.path)}" if back else "/login")
+    return user
+
+
+def safe_next(raw: str | None) -> str:
+    """Only a path on this site: ``//evil.example`` or ``https://...`` would be an open
+    redirect handed out by our own login link."""
+    if raw and raw.startswith("/") and not raw.startswith(("//", "/\\")):
+        return raw
+    return "/"
+
+
+def form_text(form: MultiDictProxy[Any], name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+# ---------------------------------------------------------------- sign in and out
+
+
+@routes.get("/login")
+async def login_page(request: web.Request) -> web.Response:
+    token = request.query.get("token")
+    next_path = safe_next(request.query.get("next"))
+    if token is not None:
+        return await link_sign_in(request, token, next_path)
+    if request.get(USER_KEY) is not None:
+        return see_other(next_path)
+    return render("login.html", request, {"error": None, "next": next_path})
+
+
+@routes.post("/login")
+async def login_submit(request: web.Request) -> web.Response:
+    try:
+        check_same_origin(request)  # not signed in yet, so the auth middleware did not
+    except CsrfRejected as err:
+        return render("login.html", request, {"error": err.message, "next": "/"}, status=403)
+    form = await request.post()
+    return await sign_in(request, form_text(form, "token"), safe_next(form_text(form, "next")))
+
+
+INVALID_TOKEN = "That token is not valid. Check it, or create a new one with the CLI."
+
+
+async def link_sign_in(request: web.Request, token: str, next_path: str) -> web.Response:
+    """The one-click link of ``cardforge serve --demo``.
+
+    A GET that signs in can be triggered by any site (login CSRF: the victim ends up in the
+    attacker's account), so links sign in the local demo account only; any other token in a
+    link is refused and must be pasted into the form, whose POST is origin-checked.
+    """
+    user = await user_for_token(request.app[POOL], token.strip())
+    if user is None or not user.is_demo:
+        error = INVALID_TOKEN if user is None else (
+            "Sign-in links work only for the demo account: paste your token below."
+        )
+        return render("login.html", request, {"error": error, "next": next_path}, status=401)
+    return await start_session(request, user, next_path)
+
+
+async def sign_in(request: web.Request, token: str, next_path: str) -> web.Response:
+    user = await user_for_token(request.app[POOL], token.strip())
+    if user is None:
+        return render(
+            "login.html", request, {"error": INVALID_TOKEN, "next": next_path}, status=401
+        )
+    return await start_session(request, user, next_path)
+
+
+async def start_session(request: web.Request, user: User, next_path: str) -> web.Response:
+    pool = request.app[POOL]
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:  # a fresh session id on every sign-in: no fixation of an old one
+        await end_session(pool, previous)
+    session_id = await create_session(pool, user)
+    response = see_other(next_path)
+    set_session_cookie(response, session_id, secure=request.app[SETTINGS].secure_cookies)
+    return response
+
+
+@routes.post("/logout")
+async def logout(request: web.Request) -> web.Response:
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if session_id:
+        await end_session(request.app[POOL], session_id)
+    response = see_other("/login")
+    clear_session_cookie(response)
+    return response
+
+
+# ---------------------------------------------------------------- dashboard
+
+
+@routes.get("/")
+async def dashboard(request: web.Request) -> web.Response:
+    return await render_dashboard(request, page_user(request))
+
+
+async def render_dashboard(
+    request: web.Request,
+    user: User,
+    *,
+    error: ApiError | None = None,
+    values: Mapping[str, str] | None = None,
+    status: int = 200,
+) -> web.Response:
+    app = request.app
+    rows = await app[QUEUE].page(
+        user.id, status=None, job_type=None, limit=RECENT_JOBS, before=None
+    )
+    jobs = [job_to_json(r) for r in rows]
+    cards = await app[LIBRARY].flashcards(user.id, job_id=None, goal_id=None, limit=DECK_CARDS)
+    decks = decks_of(cards)
+    titles = {job["id"]: job_title(job) for job in jobs}
+    for deck in decks:
+        deck["title"] = titles.get(deck["jobId"])
+    trees = await app[LIBRARY].skill_trees(user.id, limit=TREES_LISTED)
+    context = {
+        "jobs": jobs,
+        "decks": decks,
+        "trees": trees,
+        "error": error.message if error else None,
+        "details": error.extra.get("details", []) if error else [],
+        "values": values or {},
+    }
+    return render("dashboard.html", request, context, status=status)
+
+
+def job_request_from_form(form: MultiDictProxy[Any]) -> dict[str, Any]:
+    """The JSON API's envelope from a form: blank optional fields are left out, and the
+    API's models do all the checking (field names are the API's camelCase names)."""
+    payload = {
+        name: value
+        for name, value in form.items()
+        if name != "type" and isinstance(value, str) and value.strip()
+    }
+    return {"type": form_text(form, "type"), "payload": payload}
+
+
+@routes.post("/jobs")
+async def create_job_from_form(request: web.Request) -> web.Response:
+    """The no-script path of every "Generate" button; the script posts to /api/jobs."""
+    user = page_user(request)
+    form = await request.post()
+    body = job_request_from_form(form)
+    try:
+        envelope, payload = await api.validate_job_request(request, user.id, body)
+        enqueued = await request.app[QUEUE].enqueue(
+            user.id,
+            envelope.type.value,
+            payload.model_dump(mode="json", by_alias=True, exclude_none=True),
+            priority=envelope.priority,
+        )
+    except ApiError as err:  # VALIDATION_ERROR, RATE_LIMITED: say so next to the form
+        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        return await render_dashboard(request, user, error=err, values=values, status=err.status)
+    request.app[METRICS].jobs_enqueued.labels(envelope.type.value).inc()
+    return see_other(f"/jobs/{enqueued.job['id']}")
+
+
+# ---------------------------------------------------------------- one job
+
+
+@routes.get("/jobs/{id}")
+async def job_page(request: web.Request) -> web.Response:
+    user = page_user(request)
+    try:
+        job_id = api.parse_uuid(request.match_info["id"])
+        job = job_to_json(await request.app[QUEUE].get(user.id, job_id))
+    except NotFound:
+        return not_found(request, "There is no such job, or it is not yours.")
+    return await render_job(request, user, job)
+
+
+async def render_job(
+    request: web.Request,
+    user: User,
+    job: dict[str, Any],
+    *,
+    notice: str | None = None,
+    status: int = 200,
+) -> web.Response:
+    context: dict[str, Any] = {
+        "job": job,
+        # what the script needs to follow the job; the material itself can be 100k characters
+        "job_data": {k: v for k, v in job.items() if k != "payload"},
+        "notice": notice, "cards": [], "tree": None, "quiz": None, "missing": None,
+    }
+    if job["status"] == JobStatus.COMPLETED:
+        context.update(await finished_content(request, user, job))
+    return render("job.html", request, context, status=status)
+
+
+async def finished_content(request: web.Request, user: User, job: dict[str, Any]) -> dict[str, Any]:
+    """What a completed job made, read back from the library (never from job.result alone:
+    the rows are the truth, the result only names them)."""
+    library = request.app[LIBRARY]
+    result = job.get("result") or {}
+    try:
+        if job["type"] == JobType.FLASHCARD_GENERATION:
+            cards = await library.flashcards(
+                user.id, job_id=UUID(job["id"]), goal_id=None, limit=DECK_CARDS
+            )
+            return {"cards": cards}
+        if job["type"] == JobType.DISTRACTOR_GENERATION and "flashcardId" in result:
+            card = await library.flashcard(user.id, UUID(result["flashcardId"]))
+            return {"quiz": quiz_for(card, result.get("distractors") or [])}
+        if job["type"] == JobType.SKILL_TREE_GENERATION and "treeId" in result:
+            tree = await library.skill_tree(user.id, UUID(result["treeId"]))
+            return {"tree": {**tree, "outline": outline(tree["nodes"])}}
+    except NotFound:
+        return {"missing": "What this job made has since been deleted."}
+    return {}
+
+
+def quiz_for(card: dict[str, Any], distractors: list[dict[str, Any]]) -> dict[str, Any]:
+    """The answer among this job's distractors, shuffled (the script reshuffles anyway)."""
+    choices = [{"text": card["answer"], "correct": True}]
+    choices += [{"text": d["text"], "correct": False} for d in distractors]
+    random.shuffle(choices)
+    return {"card": card, "choices": choices}
+
+
+@routes.post("/jobs/{id}/retry")
+async def retry_from_form(request: web.Request) -> web.Response:
+    user = page_user(request)
+    try:
+        job_id = api.parse_uuid(request.match_info["id"])
+        enqueued = await request.app[QUEUE].retry(user.id, job_id)
+    except NotFound:
+        return not_found(request, "There is no such job, or it is not yours.")
+    except ApiError as err:  # NOT_RETRYABLE, RATE_LIMITED
+        job = job_to_json(await request.app[QUEUE].get(user.id, job_id))
+        return await render_job(request, user, job, notice=err.message, status=err.status)
+    if enqueued.created:
+        request.app[METRICS].jobs_enqueued.labels(enqueued.job["type"]).inc()
+    return see_other(f"/jobs/{enqueued.job['id']}")
+
+
+@routes.post("/jobs/{id}/cancel")
+async def cancel_from_form(request: web.Request) -> web.Response:
+    user = page_user(request)
+    try:
+        job_id = api.parse_uuid(request.match_info["id"])
+        await request.app[QUEUE].cancel(user.id, job_id)
+    except NotFound:
+        return not_found(request, "There is no such job, or it is not yours.")
+    except ApiError:
+        pass  # ALREADY_FINISHED: the job page shows how it finished
+    return see_other(f"/jobs/{job_id}")
+
+
+# ---------------------------------------------------------------- skill trees
+
+
+@routes.get("/trees/{id}")
+async def tree_page(request: web.Request) -> web.Response:
+    user = page_user(request)
+    try:
+        tree_id = api.parse_uuid(request.match_info["id"], "skill tree")
+        tree = await request.app[LIBRARY].skill_tree(user.id, tree_id)
+    except NotFound:
+        return not_found(request, "There is no such skill tree, or it is not yours.")
+    return render("tree.html", request, {"tree": {**tree, "outline": outline(tree["nodes"])}})

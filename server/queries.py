@@ -12,15 +12,15 @@ MIGRATE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('cardforge:migrate
 # ------------------------------------------------------------------ users and sessions
 
 CREATE_USER = "INSERT INTO users (name, token_hash, is_demo) VALUES ($1, $2, $3) RETURNING id"
-USER_BY_TOKEN_HASH = "SELECT id, name FROM users WHERE token_hash = $1"
-FIRST_DEMO_USER = "SELECT id, name FROM users WHERE is_demo ORDER BY created_at LIMIT 1"
+USER_BY_TOKEN_HASH = "SELECT id, name, is_demo FROM users WHERE token_hash = $1"
+FIRST_DEMO_USER = "SELECT id, name, is_demo FROM users WHERE is_demo ORDER BY created_at LIMIT 1"
 SET_USER_TOKEN = "UPDATE users SET token_hash = $2 WHERE id = $1"
 CREATE_SESSION = """
 INSERT INTO sessions (id_hash, user_id, expires_at)
 VALUES ($1, $2, now() + make_interval(secs => $3))
 """
 USER_BY_SESSION = """
-SELECT u.id, u.name FROM sessions s JOIN users u ON u.id = s.user_id
+SELECT u.id, u.name, u.is_demo FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.id_hash = $1 AND s.expires_at > now()
 """
 DELETE_SESSION = "DELETE FROM sessions WHERE id_hash = $1"

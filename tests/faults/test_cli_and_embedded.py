@@ -134,3 +134,33 @@ async def test_embedded_postgres_survives_a_sigkilled_holder_and_stops_on_clean_
 
     await wait_for(stopped, timeout_s=30)
     assert json.loads((data_dir / "pgdata" / ".handle_pids.json").read_text()) == []
+
+
+async def test_demo_link_signs_in_and_its_token_never_reaches_the_log(
+    database_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    env = base_env(DATABASE_URL=database_url, CARDFORGE_LLM_PROVIDER="offline")
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve", "--demo", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            async def link_printed() -> bool:
+                assert proc.poll() is None, log_path.read_text()
+                return "/login?token=" in log_path.read_text()
+
+            await wait_for(link_printed, timeout_s=60)
+            link = next(word for word in log_path.read_text().split() if "/login?token=" in word)
+            token = link.split("token=", 1)[1]
+            async with aiohttp.ClientSession() as session, session.get(
+                link.replace("localhost", "127.0.0.1"), allow_redirects=False
+            ) as resp:
+                assert resp.status == 303 and "cardforge_session" in resp.headers["Set-Cookie"]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            exit_code = await asyncio.to_thread(proc.wait, 60)
+    assert exit_code == 0
+    assert log_path.read_text().count(token) == 1  # printed once for the user, never logged
