@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS background_jobs (
     worker_id        text,
     locked_until     timestamptz,
     usage            jsonb,
-    version          bigint NOT NULL DEFAULT nextval('job_version_seq'),
+    version          bigint NOT NULL DEFAULT 0,  -- drawn by background_jobs_bump_version
     created_at       timestamptz NOT NULL DEFAULT now(),
     started_at       timestamptz,
     completed_at     timestamptz,
@@ -79,8 +79,13 @@ CREATE INDEX IF NOT EXISTS background_jobs_finished_idx
 -- Every visible change bumps the version and notifies listeners in the same transaction,
 -- so no code path can change a job without its SSE subscribers hearing about it.
 -- Heartbeats only move locked_until and stay silent.
+-- A version is drawn when a row is written but seen only at commit: had two writers of one
+-- user's jobs committed v+1 before v, a stream that read v+1 would skip v for good. A per-user
+-- lock held from the draw to commit makes a user's versions commit in order (streams are per
+-- user; other users' writers never wait).
 CREATE OR REPLACE FUNCTION background_jobs_bump_version() RETURNS trigger AS $$
 BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('cardforge:job-version:' || NEW.user_id, 0));
     NEW.version := nextval('job_version_seq');
     RETURN NEW;
 END $$ LANGUAGE plpgsql;
@@ -103,6 +108,10 @@ CREATE OR REPLACE TRIGGER background_jobs_version BEFORE UPDATE ON background_jo
           (NEW.status, NEW.progress, NEW.cancel_requested, NEW.error, NEW.result, NEW.attempts,
            NEW.run_at))
     EXECUTE FUNCTION background_jobs_bump_version();
+
+
+CREATE OR REPLACE TRIGGER background_jobs_version_on_insert BEFORE INSERT ON background_jobs
+    FOR EACH ROW EXECUTE FUNCTION background_jobs_bump_version();
 
 
 CREATE OR REPLACE TRIGGER background_jobs_created AFTER INSERT ON background_jobs FOR EACH ROW

@@ -17,7 +17,7 @@ import asyncio
 import enum
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -26,7 +26,7 @@ from aiohttp import web
 
 from server.jobs import JobStatus, job_to_json
 from server.metrics import Metrics
-from server.queue import JobQueue
+from server.queue import CHANGES_PAGE, JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,10 @@ class Subscription:
     queue: asyncio.Queue[Signal] = field(
         default_factory=lambda: asyncio.Queue(maxsize=SUBSCRIBER_QUEUE_SIZE)
     )
+    dropped: bool = False
+    # Called once when the subscriber is dropped. A stream whose write is parked behind a
+    # full socket never reads its queue again, so the signal alone cannot end it.
+    on_drop: Callable[[], None] | None = None
 
     def offer(self, signal: Signal) -> bool:
         try:
@@ -98,11 +102,17 @@ class EventHub:
         except (KeyError, ValueError):
             return
         for sub in list(self._by_user.get(user_id, ())):
-            if sub.job_id is not None and sub.job_id != job_id:
+            if sub.dropped or (sub.job_id is not None and sub.job_id != job_id):
                 continue
             if not sub.offer(Signal.CHANGED):
-                self.metrics.sse_dropped.inc()
-                sub.force(Signal.OVERFLOW)
+                self._drop(sub)
+
+    def _drop(self, sub: Subscription) -> None:
+        sub.dropped = True
+        self.metrics.sse_dropped.inc()
+        sub.force(Signal.OVERFLOW)
+        if sub.on_drop is not None:
+            sub.on_drop()
 
     async def resync(self) -> None:
         for sub in self._all():
@@ -153,6 +163,7 @@ class JobStream:
 
     async def run(self) -> web.StreamResponse:
         sub = self.hub.subscribe(self.user_id, self.job_id)  # before the first read
+        sub.on_drop = self._abort
         try:
             await self.response.prepare(self.request)
             await self._write(f"retry: {RETRY_HINT_MS}\n\n")
@@ -192,12 +203,14 @@ class JobStream:
         return False
 
     async def _send_changes(self) -> bool:
-        rows = await self.queue.changed_since(self.user_id, self.last_version, self.job_id)
         finished = False
-        for job in rows:
-            await self._send(job)
-            finished = self.job_id is not None and JobStatus(job["status"]).is_terminal
-        return finished
+        while True:
+            rows = await self.queue.changed_since(self.user_id, self.last_version, self.job_id)
+            for job in rows:
+                await self._send(job)
+                finished = self.job_id is not None and JobStatus(job["status"]).is_terminal
+            if len(rows) < CHANGES_PAGE:
+                return finished
 
     async def _send(self, row: Any) -> None:
         job = job_to_json(row)
@@ -213,6 +226,13 @@ class JobStream:
         data = json.dumps(job, separators=(",", ":"))
         await self._write(f"event: {event}\nid: {row['version']}\ndata: {data}\n\n")
         self.last_version = max(self.last_version, row["version"])
+
+    def _abort(self) -> None:
+        """Drop a client that fell behind: abort (not close: close would wait to flush to a
+        reader that is not reading) so a parked write fails and the handler ends."""
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()
 
     async def _write(self, text: str) -> None:
         await self.response.write(text.encode())

@@ -175,11 +175,13 @@ ORDER BY created_at DESC, id DESC
 LIMIT $6
 """
 
+CHANGES_PAGE = 500  # a stream catches up in pages; a full page means "read again"
+
 JOBS_CHANGED_SINCE = f"""
 SELECT {JOB_COLUMNS} FROM background_jobs
 WHERE user_id = $1 AND version > $2 AND ($3::uuid IS NULL OR id = $3)
 ORDER BY version
-LIMIT 500
+LIMIT {CHANGES_PAGE}
 """
 
 RECENT_JOBS_BY_VERSION = f"""

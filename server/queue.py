@@ -35,6 +35,7 @@ from server.jobs import RETRYABLE_BY_USER, JobStatus
 from server.library import write_outcome
 
 RATE_WINDOW_S = 3600
+CHANGES_PAGE = q.CHANGES_PAGE
 
 
 def backoff_s(
@@ -213,6 +214,7 @@ class JobQueue:
     async def changed_since(
         self, user_id: UUID, version: int, job_id: UUID | None = None
     ) -> list[asyncpg.Record]:
+        """At most CHANGES_PAGE rows, oldest change first: a full page means there may be more."""
         return list(await self.pool.fetch(q.JOBS_CHANGED_SINCE, user_id, version, job_id))
 
     async def recent(self, user_id: UUID, limit: int) -> list[asyncpg.Record]:
