@@ -17,7 +17,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -25,7 +24,7 @@ from handlers.context import JobContext
 from handlers.models import FlashcardPayload, JobType, Outcome, PlainResult
 from handlers.registry import HandlerRegistry, JobHandler
 from server.auth import create_user
-from server.database import apply_schema, connect, create_pool
+from server.database import apply_schema, connect, create_pool, dsn_for_database
 from server.listener import Listener
 from server.metrics import Metrics
 from server.queue import JobQueue
@@ -38,11 +37,6 @@ class _NoGenerator:
 
     async def aclose(self) -> None:
         return None
-
-
-def _with_database(dsn: str, name: str) -> str:
-    parts = urlsplit(dsn)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
 
 
 def _percentile(values: list[float], pct: float) -> float:
@@ -138,9 +132,9 @@ def run_bench(
 ) -> Callable[[str], Awaitable[int]]:
     async def action(dsn: str) -> int:
         name = f"cardforge_bench_{uuid.uuid4().hex[:8]}"
-        admin = await asyncpg.connect(_with_database(dsn, "postgres"))
+        admin = await asyncpg.connect(dsn_for_database(dsn, "postgres"))
         await admin.execute(f'CREATE DATABASE "{name}"')
-        bench_dsn = _with_database(dsn, name)
+        bench_dsn = dsn_for_database(dsn, name)
         try:
             conn = await connect(bench_dsn)
             await apply_schema(conn)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -22,6 +23,12 @@ from server import queries as q
 log = logging.getLogger(__name__)
 
 POOL_MIN_SIZE = 2
+
+
+def dsn_for_database(dsn: str, database: str) -> str:
+    """The same server and credentials, another database (for scratch and test databases)."""
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
 
 
 def schema_sql() -> str:

@@ -12,23 +12,17 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
-from server.database import EmbeddedPostgres, apply_schema
+from server.database import EmbeddedPostgres, apply_schema, dsn_for_database
 
 pytest_plugins = ["tests.fakes.fixtures"]
 
 TEST_DATA_DIR = Path(
     os.environ.get("CARDFORGE_TEST_DATA_DIR", f"/tmp/cardforge-test-{os.getuid()}")
 )
-
-
-def with_database(dsn: str, name: str) -> str:
-    parts = urlsplit(dsn)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +40,7 @@ def pg_server_dsn() -> Iterator[str]:
 
 
 async def _admin(dsn: str) -> asyncpg.Connection:
-    return await asyncpg.connect(with_database(dsn, "postgres"))
+    return await asyncpg.connect(dsn_for_database(dsn, "postgres"))
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +53,7 @@ def template_database(pg_server_dsn: str) -> Iterator[str]:
             await admin.execute(f'CREATE DATABASE "{name}"')
         finally:
             await admin.close()
-        conn = await asyncpg.connect(with_database(pg_server_dsn, name))
+        conn = await asyncpg.connect(dsn_for_database(pg_server_dsn, name))
         try:
             await apply_schema(conn)
         finally:
@@ -86,7 +80,7 @@ async def database_url(pg_server_dsn: str, template_database: str) -> AsyncItera
         await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
     finally:
         await admin.close()
-    yield with_database(pg_server_dsn, name)
+    yield dsn_for_database(pg_server_dsn, name)
     admin = await _admin(pg_server_dsn)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

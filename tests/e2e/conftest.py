@@ -28,7 +28,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from tests.conftest import _admin, with_database
+from server.database import dsn_for_database
+from tests.conftest import _admin
 from tests.fakes.anthropic_server import FakeAnthropic
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -103,7 +104,7 @@ def database_url(pg_server_dsn: str, template_database: str) -> Iterator[str]:
             await conn.close()
 
     _run_in_thread(admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"'))
-    yield with_database(pg_server_dsn, name)
+    yield dsn_for_database(pg_server_dsn, name)
     _run_in_thread(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 

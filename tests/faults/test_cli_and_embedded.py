@@ -18,7 +18,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from tests.faults.test_process_faults import ROOT, free_port
+from tests.faults.conftest import ROOT, free_port
 from tests.integration.support import wait_for
 
 pytestmark = pytest.mark.faults

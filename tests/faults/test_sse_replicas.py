@@ -11,31 +11,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from server.auth import create_user
-from server.database import create_pool
 from server.events import SHUTDOWN_RETRY_HINT_MS
-from tests.faults.test_process_faults import ServerProcess, post_job
+from tests.faults.conftest import ServerProcess, post_job
 from tests.sse_client import SseBlock, SseStream
 
 pytestmark = pytest.mark.faults
 
 ORDER = ["pending", "processing", "completed"]
-
-
-@pytest.fixture
-async def headers(database_url: str) -> AsyncIterator[dict[str, str]]:
-    pool = await create_pool(database_url, max_size=1)
-    _user, token = await create_user(pool, "streamer")
-    await pool.close()
-    yield {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture
-async def servers() -> AsyncIterator[list[ServerProcess]]:
-    started: list[ServerProcess] = []
-    yield started
-    for server in started:
-        server.close()
 
 
 @pytest.fixture
@@ -61,13 +43,13 @@ async def open_stream(
 
 async def test_a_replica_process_without_workers_streams_a_job_another_process_runs(
     database_url: str,
-    headers: dict[str, str],
+    user_headers: dict[str, str],
     servers: list[ServerProcess],
     session: aiohttp.ClientSession,
 ) -> None:
     replica = await start(servers, database_url, workers=0)
-    job_id = await post_job(replica, headers, "progress:3")
-    stream = await open_stream(session, f"{replica.url}/api/jobs/{job_id}/events", headers)
+    job_id = await post_job(replica, user_headers, "progress:3")
+    stream = await open_stream(session, f"{replica.url}/api/jobs/{job_id}/events", user_headers)
     first = await stream.expect_event()
     assert first.job["status"] == "pending"  # nobody can run it yet
 
@@ -85,15 +67,15 @@ async def test_a_replica_process_without_workers_streams_a_job_another_process_r
 
 async def test_sigterm_ends_open_streams_with_a_retry_hint_and_exits_0(
     database_url: str,
-    headers: dict[str, str],
+    user_headers: dict[str, str],
     servers: list[ServerProcess],
     session: aiohttp.ClientSession,
 ) -> None:
     server = await start(servers, database_url, workers=0)
-    job_id = await post_job(server, headers, "never runs")
+    job_id = await post_job(server, user_headers, "never runs")
     streams = [
-        await open_stream(session, f"{server.url}/api/jobs/{job_id}/events", headers),
-        await open_stream(session, f"{server.url}/api/events", headers),
+        await open_stream(session, f"{server.url}/api/jobs/{job_id}/events", user_headers),
+        await open_stream(session, f"{server.url}/api/events", user_headers),
     ]
     for stream in streams:
         assert (await stream.expect_event()).job["id"] == job_id
