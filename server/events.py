@@ -184,8 +184,8 @@ class JobStream:
                         await self._write(f"retry: {SHUTDOWN_RETRY_HINT_MS}\n\n")
                         return self.response
                 finished = await self._send_changes()
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass  # the client went away (aiohttp cancels the handler, or the write fails)
+        except ConnectionResetError:
+            pass  # the client went away mid-write (a cancelled handler propagates as it must)
         finally:
             self.hub.unsubscribe(sub)
         return self.response
