@@ -193,7 +193,9 @@ def _tag(text: str, tag: str) -> str:
 
 
 def _sentences(text: str) -> list[str]:
-    flat = " ".join(text.split())
+    """Prose sentences; Markdown heading lines are outline, not statements to quiz on."""
+    prose = (line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    flat = " ".join(" ".join(prose).split())
     return [s.strip() for s in _SENTENCE.split(flat) if len(s.strip()) > 12]
 
 
@@ -203,7 +205,9 @@ def _cards(material: str, limit: int = 10) -> list[JsonDict]:
     for sentence in _sentences(material):
         match = _DEFINITION.match(sentence.rstrip(".!?"))
         if match:
-            subject = match["subject"][0].lower() + match["subject"][1:]
+            subject = match["subject"]
+            if subject[:1].isupper() and subject[1:2].islower():  # "The cell", not "ATP"
+                subject = subject[0].lower() + subject[1:]
             question = f"What {match['verb']} {subject}?"
             cards.append({"question": question, "answer": match["rest"][:500]})
         else:
