@@ -63,7 +63,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     try:
         return await handler(request)
     except ApiError as err:
-        response = web.json_response(err.body(), status=err.status)
+        if wants_json(request):
+            response = web.json_response(err.body(), status=err.status)
+        else:  # a page's form post: a readable sentence, not a JSON document
+            response = web.Response(text=err.message, status=err.status)
         response.headers.update(err.headers)
         return response
     except web.HTTPException as exc:

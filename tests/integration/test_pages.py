@@ -425,6 +425,8 @@ async def test_cross_origin_form_posts_with_the_cookie_are_refused(
     logout = await client.post("/logout", headers=evil, allow_redirects=False)
 
     assert (create.status, api.status, logout.status) == (403, 403, 403)
+    assert (await api.json())["code"] == "CSRF_REJECTED"
+    assert await create.text() == "Cross-site request refused."  # a sentence, not JSON
     jobs = await (await client.get("/api/jobs")).json()
     assert jobs["jobs"] == []
     same_site = await client.post("/jobs", data={"type": "flashcard_generation", "content": "x"},
