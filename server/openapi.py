@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from handlers.models import (
+    PAYLOAD_MODELS,
     DistractorPayload,
     DistractorResult,
     FlashcardPayload,
@@ -40,10 +41,41 @@ def _job_id_param() -> dict[str, Any]:
             "schema": {"type": "string", "format": "uuid"}}
 
 
+def _create_job_request() -> dict[str, Any]:
+    """The envelope of POST /api/jobs, one variant per job type: ``payload``'s schema is the
+    type's pydantic payload model (the envelope model itself can only say "an object")."""
+    priority = CreateJobRequest.model_json_schema()["properties"]["priority"]
+    variants = [
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["type", "payload"],
+            "properties": {
+                "type": {"const": job_type.value},
+                "payload": _ref(model.__name__),
+                "priority": priority,
+            },
+        }
+        for job_type, model in PAYLOAD_MODELS.items()
+    ]
+    return {"oneOf": variants, "discriminator": {"propertyName": "type"}}
+
+
+def _created_job_links(responses: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI links: the id a 201 returns is what the job routes take (clients and
+    stateful API testers follow these)."""
+    by_id = {"id": "$response.body#/id"}
+    responses["201"]["links"] = {
+        "GetJob": {"operationId": "getJob", "parameters": by_id},
+        "CancelJob": {"operationId": "cancelJob", "parameters": by_id},
+        "RetryJob": {"operationId": "retryJob", "parameters": by_id},
+    }
+    return responses
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
-        (CreateJobRequest, "validation"),
         (FlashcardPayload, "validation"),
         (DistractorPayload, "validation"),
         (SkillTreePayload, "validation"),
@@ -55,6 +87,7 @@ def openapi_document() -> dict[str, Any]:
         models, by_alias=True, ref_template="#/components/schemas/{model}"
     )
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))
+    schemas["CreateJobRequest"] = _create_job_request()
     schemas["Error"] = {
         "type": "object", "required": ["error", "code"],
         "properties": {"error": {"type": "string"}, "code": {"type": "string"},
@@ -120,7 +153,8 @@ def openapi_document() -> dict[str, Any]:
                                 "schema": {"type": "string", "maxLength": 200}}],
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": _ref("CreateJobRequest")}}},
-                "responses": _ok("Created", job, "201") | _ok("Idempotent replay", job) | {
+                "responses": _created_job_links(_ok("Created", job, "201"))
+                | _ok("Idempotent replay", job) | {
                     "400": _error("Invalid JSON"), "413": _error("Body too large"),
                     "422": _error("Validation error"), "429": _error("Rate limited"), **common},
             },
@@ -142,11 +176,13 @@ def openapi_document() -> dict[str, Any]:
         },
         "/api/jobs/{id}": {
             "parameters": [_job_id_param()],
-            "get": {"summary": "Get a job", "responses": _ok("The job", job) | not_found | common},
+            "get": {"summary": "Get a job", "operationId": "getJob",
+                    "responses": _ok("The job", job) | not_found | common},
             "post": {"summary": "Retry a failed or cancelled job (creates a new job)",
+                     "operationId": "retryJob",
                      "responses": _ok("The new job", job, "201") | not_found | common | {
                          "409": _error("Not retryable"), "429": _error("Rate limited")}},
-            "delete": {"summary": "Cancel a job",
+            "delete": {"summary": "Cancel a job", "operationId": "cancelJob",
                        "responses": _ok("The job", job) | not_found | common | {
                            "409": _error("Already finished")}},
         },
@@ -158,7 +194,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "/api/jobs/{id}/events": {
             "parameters": [_job_id_param()],
-            "get": {"summary": "SSE stream of one job",
+            "get": {"summary": "SSE stream of one job", "operationId": "jobEvents",
                     "responses": {"200": {"description": "text/event-stream",
                                           "content": {"text/event-stream": {}}},
                                   **not_found, **common}},
