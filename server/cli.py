@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--workers", type=int, nargs="+", default=[4, 16])
     bench.add_argument("--latency-samples", type=int, default=50)
     bench.add_argument("--repeat", type=int, default=3)
+    bench.add_argument("--offline", metavar="TEXT_FILE",
+                       help="instead: time the offline generator on this text (no database)")
+    bench.add_argument("--chars", type=int, default=60_000,
+                       help="with --offline: repeat or cut the text to this many characters")
     return parser
 
 
@@ -67,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_with_database(settings, _migrate))
     if args.command == "user":
         return asyncio.run(_with_database(settings, _user_create(args.name, args.json)))
+    if args.command == "bench" and args.offline:
+        from server.bench import offline_generation_speed
+
+        return asyncio.run(
+            offline_generation_speed(args.offline, chars=args.chars, repeat=max(args.repeat, 5))
+        )
     if args.command == "bench":
         from server.bench import run_bench
 
