@@ -86,7 +86,7 @@ async def test_sigterm_with_jobs_in_flight_exits_0_and_hands_jobs_back_uncharged
     server = ServerProcess(database_url, shutdown_grace_seconds=0.5)
     servers.append(server)
     await server.start()
-    jobs = [await post_job(server, user_headers, f"slow:20#{i}") for i in range(2)]
+    jobs = [await post_job(server, user_headers, f"slow:3#{i}") for i in range(2)]
     for job_id in jobs:
         await wait_job(database_url, job_id, "processing")
     server.signal(signal.SIGTERM)
@@ -94,6 +94,12 @@ async def test_sigterm_with_jobs_in_flight_exits_0_and_hands_jobs_back_uncharged
     for job_id in jobs:
         row = await job_row(database_url, job_id)
         assert (row["status"], row["attempts"]) == ("pending", 0)
+    restarted = ServerProcess(database_url)
+    servers.append(restarted)
+    await restarted.start()
+    for job_id in jobs:  # finished after the restart, charged one attempt in all
+        row = await wait_job(database_url, job_id, "completed")
+        assert row["attempts"] == 1
 
 
 async def test_sigterm_lets_short_jobs_finish_within_the_grace_period(
