@@ -50,7 +50,7 @@ JOB_COLUMNS = (
 )
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso_or_none(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
@@ -75,10 +75,10 @@ def job_to_json(row: Any) -> dict[str, Any]:
         "progress": _json(row["progress"]),
         "retryOf": str(row["retry_of"]) if row["retry_of"] else None,
         "cancelRequested": row["cancel_requested"],
-        "createdAt": _iso(row["created_at"]),
-        "startedAt": _iso(row["started_at"]),
-        "completedAt": _iso(row["completed_at"]),
-        "nextRetryAt": _iso(row["run_at"]) if retry_scheduled else None,
+        "createdAt": iso_or_none(row["created_at"]),
+        "startedAt": iso_or_none(row["started_at"]),
+        "completedAt": iso_or_none(row["completed_at"]),
+        "nextRetryAt": iso_or_none(row["run_at"]) if retry_scheduled else None,
         "usage": _json(row["usage"]),
         "version": row["version"],
     }

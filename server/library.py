@@ -26,6 +26,7 @@ from handlers.models import (
 )
 from server import queries as q
 from server.errors import NotFound
+from server.jobs import iso_or_none
 
 Statement = tuple[str, tuple[Any, ...]]
 
@@ -105,10 +106,6 @@ def _tree_statements(
     return statements, result.model_dump(mode="json", by_alias=True)
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def _str(value: Any) -> str | None:
     return str(value) if value is not None else None
 
@@ -122,7 +119,7 @@ def flashcard_to_json(row: asyncpg.Record) -> dict[str, Any]:
         "goalId": _str(row["goal_id"]),
         "nodeId": _str(row["node_id"]),
         "messageId": row["message_id"],
-        "createdAt": _iso(row["created_at"]),
+        "createdAt": iso_or_none(row["created_at"]),
     }
 
 
@@ -162,7 +159,7 @@ class StudyLibrary:
             "description": tree["description"],
             "depth": tree["depth"],
             "nodeCount": tree["node_count"],
-            "createdAt": _iso(tree["created_at"]),
+            "createdAt": iso_or_none(tree["created_at"]),
             "nodes": [
                 {
                     "id": str(n["id"]),
@@ -180,7 +177,8 @@ class StudyLibrary:
         rows = await self.pool.fetch(q.LIST_SKILL_TREES, user_id, limit)
         return [
             {"id": str(r["id"]), "jobId": str(r["job_id"]), "goal": r["goal"],
-             "depth": r["depth"], "nodeCount": r["node_count"], "createdAt": _iso(r["created_at"])}
+             "depth": r["depth"], "nodeCount": r["node_count"],
+             "createdAt": iso_or_none(r["created_at"])}
             for r in rows
         ]
 
