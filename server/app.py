@@ -4,6 +4,8 @@ while the LISTEN connection and the pool they need are still open."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -14,11 +16,12 @@ from handlers.catalog import default_registry
 from handlers.generator import StudyGenerator
 from handlers.providers import build_generator
 from handlers.registry import HandlerRegistry
-from server import api, pages
 from server.config import Settings
 from server.database import apply_schema, create_pool, resolve_database_url
-from server.events import EventHub
-from server.http import auth_middleware, errors_middleware
+from server.http import api, pages
+from server.http.events import EventHub
+from server.http.middleware import auth_middleware, errors_middleware
+from server.http.openapi import openapi_document
 from server.keys import (
     DSN,
     GENERATOR,
@@ -32,12 +35,12 @@ from server.keys import (
     SETTINGS,
     WORKERS,
 )
-from server.library import StudyLibrary
-from server.listener import Listener
+from server.maintenance import run_maintenance
 from server.metrics import Metrics
-from server.openapi import openapi_document
-from server.queue import JobQueue
-from server.workers import WorkerPool, WorkerSettings
+from server.queue.engine import JobQueue
+from server.queue.listener import Listener
+from server.queue.workers import WorkerPool, WorkerSettings
+from server.store.library import StudyLibrary
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,7 @@ def create_app(
     app.cleanup_ctx.append(services_ctx)
     app.cleanup_ctx.append(listener_ctx)
     app.cleanup_ctx.append(workers_ctx)
+    app.cleanup_ctx.append(maintenance_ctx)
     app.on_shutdown.append(close_event_streams)
     app.add_routes(api.routes)
     app.add_routes(
@@ -135,7 +139,6 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
             lease_s=settings.lease_seconds,
             poll_s=settings.poll_seconds,
             job_timeout_s=settings.job_timeout_seconds,
-            retention_days=settings.retention_days,
         ),
         metrics=app[METRICS],
     )
@@ -171,6 +174,16 @@ async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     if settings.workers > 0:
         await workers.stop(settings.shutdown_grace_seconds)
+
+
+async def maintenance_ctx(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(
+        run_maintenance(app[QUEUE], app[SETTINGS].retention_days), name="cardforge-maintenance"
+    )
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def close_event_streams(app: web.Application) -> None:

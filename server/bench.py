@@ -23,12 +23,12 @@ import asyncpg
 from handlers.context import JobContext
 from handlers.models import FlashcardPayload, JobType, Outcome, PlainResult
 from handlers.registry import HandlerRegistry, JobHandler
-from server.auth import create_user
 from server.database import apply_schema, connect, create_pool, dsn_for_database
-from server.listener import Listener
 from server.metrics import Metrics
-from server.queue import JobQueue
-from server.workers import WorkerPool, WorkerSettings
+from server.queue.engine import JobQueue
+from server.queue.listener import Listener
+from server.queue.workers import WorkerPool, WorkerSettings
+from server.store.users import create_user
 
 
 class _NoGenerator:
@@ -73,7 +73,7 @@ class _Harness:
         self.workers_pool = WorkerPool(
             queue=self.queue, registry=registry, generator=_NoGenerator(),  # type: ignore[arg-type]
             settings=WorkerSettings(concurrency=self.workers, lease_s=30, poll_s=2,
-                                    job_timeout_s=60, retention_days=30),
+                                    job_timeout_s=60),
             metrics=Metrics(),
         )
         self.listener = Listener(

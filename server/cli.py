@@ -89,13 +89,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def serve(settings: Settings, *, host: str, port: int, demo: bool) -> int:
     from server.app import create_app
-    from server.http import PathOnlyAccessLogger
+    from server.http.middleware import PathOnlyAccessLogger
     from server.keys import POOL
 
     app = create_app(settings)
     if demo:
         async def print_demo_link(app: web.Application) -> None:
-            from server.auth import demo_login_token
+            from server.store.users import demo_login_token
 
             _user, token = await demo_login_token(app[POOL])
             shown_host = "localhost" if host in ("0.0.0.0", "127.0.0.1", "::") else host
@@ -135,7 +135,7 @@ async def _migrate(_dsn: str) -> int:
 
 def _user_create(name: str, as_json: bool) -> Callable[[str], Awaitable[int]]:
     async def action(dsn: str) -> int:
-        from server.auth import create_user
+        from server.store.users import create_user
 
         name_clean = name.strip()
         if not 1 <= len(name_clean) <= 100:

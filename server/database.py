@@ -18,11 +18,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from server import queries as q
-
 log = logging.getLogger(__name__)
 
 POOL_MIN_SIZE = 2
+# Serialises schema changes across processes that start at the same moment.
+MIGRATE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('cardforge:migrate', 0))"
 
 
 def dsn_for_database(dsn: str, database: str) -> str:
@@ -42,7 +42,7 @@ def schema_sql() -> str:
 
 async def apply_schema(conn: asyncpg.Connection) -> None:
     async with conn.transaction():
-        await conn.execute(q.MIGRATE_LOCK)
+        await conn.execute(MIGRATE_LOCK)
         await conn.execute(schema_sql())
 
 

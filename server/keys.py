@@ -8,12 +8,12 @@ from aiohttp import web
 from handlers.generator import StudyGenerator
 from handlers.registry import HandlerRegistry
 from server.config import Settings
-from server.events import EventHub
-from server.library import StudyLibrary
-from server.listener import Listener
+from server.http.events import EventHub
 from server.metrics import Metrics
-from server.queue import JobQueue
-from server.workers import WorkerPool
+from server.queue.engine import JobQueue
+from server.queue.listener import Listener
+from server.queue.workers import WorkerPool
+from server.store.library import StudyLibrary
 
 SETTINGS = web.AppKey("settings", Settings)
 REGISTRY = web.AppKey("registry", HandlerRegistry)

@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from server.auth import create_user
 from server.database import create_pool
+from server.store.users import create_user
 from tests.integration.support import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,9 +14,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from server.auth import create_user
 from server.database import EmbeddedPostgres, create_pool
 from server.keys import LISTENER
+from server.store.users import create_user
 from tests.faults.conftest import ServerProcess, post_job
 from tests.integration.support import ScriptedJobs, app_settings, wait_for
 

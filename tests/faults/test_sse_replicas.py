@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from server.events import SHUTDOWN_RETRY_HINT_MS
+from server.http.events import SHUTDOWN_RETRY_HINT_MS
 from tests.faults.conftest import ServerProcess, post_job
 from tests.sse_client import SseBlock, SseStream
 

@@ -9,8 +9,8 @@ from aiohttp.test_utils import TestClient
 
 from handlers.registry import HandlerRegistry
 from server.app import create_app
-from server.auth import create_user
 from server.database import create_pool
+from server.store.users import create_user
 from tests.integration.support import ScriptedJobs, app_settings
 
 MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]

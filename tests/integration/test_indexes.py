@@ -9,8 +9,8 @@ import uuid
 import asyncpg
 import pytest
 
-from server import queries as q
-from server.auth import create_user
+from server.queue import queries as q
+from server.store.users import create_user
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from typing import Any
 
 import asyncpg
 
-from server.auth import demo_login_token
 from server.keys import POOL
+from server.store.users import demo_login_token
 from tests.integration.support import wait_for
 
 MATERIAL = """# Photosynthesis

@@ -12,9 +12,9 @@ import asyncpg
 import pytest
 
 from handlers.models import CardDraft, FlashcardDeck, PlainResult
-from server.auth import create_user
-from server.jobs import JobStatus
-from server.queue import ClaimedJob, JobQueue, backoff_s
+from server.queue.engine import ClaimedJob, JobQueue, backoff_s
+from server.queue.jobs import JobStatus
+from server.store.users import create_user
 from tests.integration.support import ScriptedJobs, wait_for
 
 TYPES = ["flashcard_generation"]

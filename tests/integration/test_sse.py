@@ -25,7 +25,7 @@ from handlers.context import JobContext
 from handlers.models import FlashcardPayload, JobType, Outcome, PlainResult
 from handlers.registry import HandlerRegistry, JobHandler
 from server.app import create_app
-from server.events import (
+from server.http.events import (
     RETRY_HINT_MS,
     SHUTDOWN_RETRY_HINT_MS,
     SUBSCRIBER_QUEUE_SIZE,

@@ -7,7 +7,7 @@ import re
 
 from handlers.models import JobType
 from server.database import schema_sql
-from server.jobs import TERMINAL, TRANSITIONS, JobStatus
+from server.queue.jobs import TERMINAL, TRANSITIONS, JobStatus
 
 
 def check_values(column: str) -> set[str]:

@@ -25,21 +25,18 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from handlers.models import JobType
-from server import api
-from server.auth import (
+from server.errors import ApiError, CsrfRejected, NotFound
+from server.http import api
+from server.http.auth import (
     SESSION_COOKIE,
     USER_KEY,
-    User,
     check_same_origin,
     clear_session_cookie,
-    create_session,
-    end_session,
     set_session_cookie,
-    user_for_token,
 )
-from server.errors import ApiError, CsrfRejected, NotFound
-from server.jobs import JobStatus, job_to_json
 from server.keys import LIBRARY, METRICS, POOL, QUEUE, SETTINGS
+from server.queue.jobs import JobStatus, job_to_json
+from server.store.users import User, create_session, end_session, user_for_token
 
 routes = web.RouteTableDef()
 

@@ -15,12 +15,12 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from handlers.models import PAYLOAD_MODELS, DistractorPayload, JobType
-from server.auth import require_user
 from server.errors import InvalidJson, NotFound, UnsupportedMediaType, ValidationFailed
-from server.events import JobStream
-from server.jobs import JobStatus, job_to_json
+from server.http.auth import require_user
+from server.http.events import JobStream
 from server.keys import HUB, LIBRARY, METRICS, QUEUE, SETTINGS
-from server.queue import Enqueued
+from server.queue.engine import Enqueued
+from server.queue.jobs import JobStatus, job_to_json
 
 routes = web.RouteTableDef()
 

@@ -24,9 +24,9 @@ from handlers.models import (
     SkillTreeResult,
     ValidatedTree,
 )
-from server import queries as q
 from server.errors import NotFound
-from server.jobs import iso_or_none
+from server.queue.jobs import iso_or_none
+from server.store import queries as q
 
 Statement = tuple[str, tuple[Any, ...]]
 

@@ -34,16 +34,14 @@ from handlers.errors import PermanentError, RetryableError
 from handlers.generator import StudyGenerator
 from handlers.models import Outcome
 from handlers.registry import HandlerRegistry
-from server.auth import prune_sessions
-from server.library import UserLookups
 from server.metrics import Metrics
-from server.queue import ClaimedJob, JobQueue
+from server.queue.engine import ClaimedJob, JobQueue
+from server.store.library import UserLookups
 
 log = logging.getLogger(__name__)
 
 DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError)
 DB_RETRY_MAX_S = 5.0
-PRUNE_INTERVAL_S = 3600.0
 UNEXPECTED_ERROR = "An unexpected error interrupted generation; it will be retried."
 
 
@@ -109,7 +107,6 @@ class WorkerSettings:
     lease_s: float
     poll_s: float
     job_timeout_s: float
-    retention_days: int
 
 
 @dataclass
@@ -316,7 +313,6 @@ class WorkerPool:
 
     async def _reap(self) -> None:
         interval = max(min(self.settings.lease_s / 2, 10.0), 0.05)
-        next_prune = 0.0
         while True:
             await asyncio.sleep(interval * random.uniform(0.8, 1.2))
             try:
@@ -324,9 +320,5 @@ class WorkerPool:
                 if reaped:
                     self.metrics.jobs_reaped.inc(len(reaped))
                     log.warning("reaper recovered %d job(s) with expired leases", len(reaped))
-                if time.monotonic() >= next_prune:
-                    next_prune = time.monotonic() + PRUNE_INTERVAL_S
-                    await self.queue.prune(self.settings.retention_days)
-                    await prune_sessions(self.queue.pool)
             except DB_ERRORS as err:
                 log.warning("reaper failed (%s)", err)

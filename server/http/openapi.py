@@ -17,7 +17,7 @@ from handlers.models import (
     SkillTreePayload,
     SkillTreeResult,
 )
-from server.api import CreateJobRequest
+from server.http.api import CreateJobRequest
 
 JOB_STATUSES = ["pending", "processing", "completed", "failed", "cancelled"]
 

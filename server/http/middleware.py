@@ -10,8 +10,8 @@ import asyncpg
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from server.auth import AUTH_VIA_COOKIE, USER_KEY, authenticate, check_same_origin
 from server.errors import ApiError
+from server.http.auth import AUTH_VIA_COOKIE, USER_KEY, authenticate, check_same_origin
 from server.keys import POOL
 
 log = logging.getLogger(__name__)

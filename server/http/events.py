@@ -24,9 +24,9 @@ from uuid import UUID
 
 from aiohttp import web
 
-from server.jobs import JobStatus, job_to_json
 from server.metrics import Metrics
-from server.queue import CHANGES_PAGE, JobQueue
+from server.queue.engine import CHANGES_PAGE, JobQueue
+from server.queue.jobs import JobStatus, job_to_json
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,6 @@ from uuid import UUID
 import asyncpg
 
 from handlers.models import Outcome
-from server import queries as q
 from server.errors import (
     AlreadyFinished,
     IdempotencyKeyReused,
@@ -31,8 +30,9 @@ from server.errors import (
     NotRetryable,
     RateLimited,
 )
-from server.jobs import RETRYABLE_BY_USER, JobStatus
-from server.library import write_outcome
+from server.queue import queries as q
+from server.queue.jobs import RETRYABLE_BY_USER, JobStatus
+from server.store.library import write_outcome
 
 RATE_WINDOW_S = 3600
 CHANGES_PAGE = q.CHANGES_PAGE
