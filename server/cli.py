@@ -72,13 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "user":
         return asyncio.run(_with_database(settings, _user_create(args.name, args.json)))
     if args.command == "bench" and args.offline:
-        from server.bench import offline_generation_speed
+        from server.bench.offline import offline_generation_speed
 
         return asyncio.run(
             offline_generation_speed(args.offline, chars=args.chars, repeat=max(args.repeat, 5))
         )
     if args.command == "bench":
-        from server.bench import run_bench
+        from server.bench.queue import run_bench
 
         return asyncio.run(
             _with_database(settings, run_bench(args.jobs, args.workers, args.latency_samples,

@@ -42,7 +42,8 @@ async def test_maintenance_loop_sweeps_shortly_after_start_and_keeps_running(
     queue = make_queue(db)
     await queue.enqueue(user.id, "flashcard_generation", {"content": "x"})
     job = await _claim_one(queue)
-    assert await queue.complete(job, "w", FlashcardDeck(cards=[CardDraft(question="What is y?", answer="y")]), provider="t", usage=None)
+    deck = FlashcardDeck(cards=[CardDraft(question="What is y?", answer="y")])
+    assert await queue.complete(job, "w", deck, provider="t", usage=None)
     await db.execute("UPDATE background_jobs SET completed_at = now() - interval '31 days'")
     task = asyncio.create_task(run_maintenance(queue, 30, first_delay_s=0.01))
     try:

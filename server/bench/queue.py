@@ -1,4 +1,4 @@
-"""``cardforge bench``: the queue's own benchmark.
+"""``cardforge bench``, queue part: drain rate and idle pickup latency.
 
 Runs in a scratch database on the configured server (created and dropped here), with the
 real queue, workers and LISTEN connection and an instant handler, so it measures the
@@ -125,45 +125,6 @@ async def _pickup_latencies(
             latencies.append(started - sent)
             await asyncio.sleep(0.05)
     return latencies
-
-
-async def offline_generation_speed(path: str, *, chars: int, repeat: int) -> int:
-    """Cards per second of the offline provider through the real flashcard handler, on the
-    text at ``path`` repeated or cut to ``chars`` characters (chunked as a job would be)."""
-    from pathlib import Path
-
-    from handlers.flashcards import generate_flashcards
-    from handlers.models import FlashcardPayload
-    from handlers.providers.offline import OfflineGenerator
-
-    text = Path(path).read_text(encoding="utf-8")
-    document = ((text.strip() + "\n\n") * (chars // max(len(text), 1) + 1))[:chars]
-    generator = OfflineGenerator()
-
-    async def progress(_update: dict[str, object]) -> None:
-        return None
-
-    class NoLookups:
-        async def flashcard(self, _id: uuid.UUID) -> None:
-            return None
-
-        async def other_answers(self, _exclude: uuid.UUID, _limit: int) -> list[str]:
-            return []
-
-    payload = FlashcardPayload(content=document, max_cards=50)
-    timings: list[float] = []
-    cards = 0
-    for _ in range(repeat):
-        ctx = JobContext(generator=generator, lookups=NoLookups(), progress=progress)
-        began = time.perf_counter()
-        deck = await generate_flashcards(payload, ctx)
-        timings.append(time.perf_counter() - began)
-        cards = len(deck.cards)
-    median = statistics.median(timings)
-    print(f"offline generation: {len(document)} characters, {cards} cards in "
-          f"{median * 1000:.0f} ms (median of {repeat}) = {cards / median:.0f} cards/s, "
-          f"{len(document) / median:,.0f} characters/s")
-    return 0
 
 
 def run_bench(
