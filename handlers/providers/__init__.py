@@ -7,6 +7,7 @@ Anthropic SDK and a missing optional provider cannot break the other.
 from __future__ import annotations
 
 from handlers.generator import StudyGenerator
+from handlers.providers.cpu import CpuRunner
 
 PROVIDERS = ("anthropic", "offline")
 
@@ -18,8 +19,12 @@ def build_generator(
     model: str | None,
     base_url: str | None,
     timeout_s: float,
+    cpu: CpuRunner | None = None,
 ) -> StudyGenerator:
-    """The generator the settings ask for; ``ValueError`` (one clear line) if they cannot work."""
+    """The generator the settings ask for; ``ValueError`` (one clear line) if they cannot work.
+
+    ``cpu`` is where a local generator runs its computation (the server's process pool).
+    """
     if provider == "anthropic":
         if not api_key:
             raise ValueError("CARDFORGE_LLM_PROVIDER=anthropic needs ANTHROPIC_API_KEY to be set.")
@@ -31,7 +36,7 @@ def build_generator(
     if provider == "offline":
         from handlers.providers.offline import OfflineGenerator
 
-        return OfflineGenerator()
+        return OfflineGenerator(cpu)
     raise ValueError(
         f"Unknown CARDFORGE_LLM_PROVIDER {provider!r}; expected one of: {', '.join(PROVIDERS)}."
     )

@@ -22,11 +22,15 @@ _NUMERIC = re.compile(
     r"^(?P<pre>(?:\D{0,30}[\s$£€])?)(?P<num>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)"
     r"(?P<post>(?:[\s%°]\D{0,30})?)$"
 )
+# Repeats are bounded: "1,000,000,...,000x" retried from every comma was quadratic.
 _NUMBER_IN_TEXT = re.compile(
-    r"(?<![\w.])\d{1,3}(?:,\d{3})+(?![\w,])|(?<![\w.])\d+(?:\.\d+)?(?![\w])"
+    r"(?<![\w.,])\d{1,3}(?:,\d{3}){1,6}(?![\w,])|(?<![\w.])\d{1,30}(?:\.\d{1,30})?(?![\w])"
 )
 _NAME_PART = r"[A-Z][a-z]+(?:-[A-Z][a-z]+)?"
-_NAME_SEQUENCE = re.compile(rf"(?<=[a-z0-9,;] ){_NAME_PART}(?: (?:de |von |van )?{_NAME_PART})+")
+# At most four parts: "+" made a run of capitalised words quadratic (every word restarted it).
+_NAME_SEQUENCE = re.compile(
+    rf"(?<=[a-z0-9,;] ){_NAME_PART}(?: (?:de |von |van )?{_NAME_PART}){{1,3}}(?![\w-])"
+)
 _YEAR_OFFSETS = (1, -2, 3, -4, 6, -7, 10, -12)
 _MAX_KEY_TERMS = 80
 _MATERIAL_BONUS = 0.6

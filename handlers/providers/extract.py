@@ -47,18 +47,27 @@ STOPWORDS = word_set(
     """
 )
 
-_INLINE_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+# Every pattern here runs on user text, so each must be linear in its input: a scan that
+# fails must not be retried from every later position over the same characters. Two rules
+# keep them so (issue 7: "# a" + 1000 spaces + "b" froze the event loop for seconds):
+# a repeated class excludes the character that opens the next attempt ("[" for links,
+# "<" for tags, "_" for emphasis), and a run of one class is matched from its start only
+# (the look-behind on the sentence end) and possessively, so it is never re-split.
+_INLINE_LINK = re.compile(r"!?\[([^\[\]\n]{0,500})\]\([^()\s]{0,2000}\)")
 _INLINE_MARKUP = re.compile(r"(\*\*|__|\*|`)")
-_EMPHASIS_UNDERSCORE = re.compile(r"(?<!\w)_(\S(?:.*?\S)?)_(?!\w)")
-_HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
-_ATX_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
-_SETEXT_UNDERLINE = re.compile(r"^(=+|-+)\s*$")
-_RULE = re.compile(r"^([-*_])(\s*\1){2,}\s*$")
+_EMPHASIS_UNDERSCORE = re.compile(r"(?<!\w)_([^_\s](?:[^_]*[^_\s])?)_(?!\w)")
+_HTML_TAG = re.compile(r"</?[a-zA-Z][^<>]{0,2000}>")
 _BULLET = re.compile(r"^(?:[-*+•]|\d{1,3}[.)])\s+(.*)$")
-_NUMBERED_SECTION = re.compile(r"^(\d{1,2}(?:\.\d{1,2})*)[.)]?\s+(\S.{0,78})$")
-_SENTENCE_END = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*\s+")
+_NUMBERED_SECTION = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,5})[.)]?\s+(\S.{0,78})$")
+_SENTENCE_END = re.compile(r"(?<![.!?])[.!?]++[\"'\u201d\u2019)\]]*+\s+")
 _DOTTED_INITIALISM = re.compile(r"(?:[a-z]\.)+[a-z]")
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'\u2019-]*[A-Za-z0-9]|[A-Za-z]")
+# The one word pattern of the offline generator (key terms and vocabulary share it).
+WORD = re.compile(r"[A-Za-z][A-Za-z0-9'\u2019-]*[A-Za-z0-9]|[A-Za-z]")
+# A line longer than this is prose, never a heading or a rule: headings are short, and the
+# checks below then never look at a long line at all.
+MAX_HEADING_CHARS = 200
+# Abbreviation checks look at the word before a full stop; no abbreviation is longer.
+_TOKEN_WINDOW = 40
 _SMALL_TITLE_WORDS = word_set("a an and as at by for in of on or the to vs with from into")
 
 
@@ -169,7 +178,7 @@ def clean_inline(text: str) -> str:
 
 
 def words_of(text: str) -> list[str]:
-    return _WORD.findall(text)
+    return WORD.findall(text)
 
 
 # ---------------------------------------------------------------- blocks
@@ -211,19 +220,18 @@ class _BlockBuilder:
         self._kind = BlockKind.PARAGRAPH
 
     def feed(self, line: str, *, indented: bool, previous_blank: bool, next_line: str) -> None:
-        if heading := _ATX_HEADING.match(line):
+        if heading := atx_heading(line):
             self.flush()
-            self._add(
-                BlockKind.HEADING, heading.group(2), level=len(heading.group(1)), markdown=True
-            )
+            level, title = heading
+            self._add(BlockKind.HEADING, title, level=level, markdown=True)
             return
-        if _SETEXT_UNDERLINE.match(line) and len(self._lines) == 1:
+        if _is_setext_underline(line) and len(self._lines) == 1:
             title = self._lines.pop()
             self._add(
                 BlockKind.HEADING, title, level=1 if line.startswith("=") else 2, markdown=True
             )
             return
-        if _RULE.match(line):
+        if _is_rule(line):
             self.flush()
             return
         if previous_blank and (level := _numbered_section_level(line, next_line)):
@@ -258,8 +266,41 @@ class _BlockBuilder:
             self.blocks.append(Block(kind, raw, text, len(self.blocks), level, markdown))
 
 
+def atx_heading(line: str) -> tuple[int, str] | None:
+    """``## Title ##`` -> (2, "Title"), by scanning: the regex it replaces was cubic."""
+    if len(line) > MAX_HEADING_CHARS:
+        return None
+    hashes = len(line) - len(line.lstrip("#"))
+    rest = line[hashes:]
+    if not 1 <= hashes <= 6 or not rest[:1].isspace():
+        return None
+    title = rest.strip()
+    closed = title.rstrip("#")  # an optional closing run of "#", as CommonMark allows
+    if closed != title and (not closed or closed[-1].isspace()):
+        title = closed.rstrip()
+    return (hashes, title) if title else None
+
+
+def _is_setext_underline(line: str) -> bool:
+    """``=====`` or ``-----`` (trailing spaces allowed) under a one-line paragraph."""
+    body = line.rstrip()
+    return bool(body) and len(body) <= MAX_HEADING_CHARS and body.strip(body[0]) == "" and (
+        body[0] in "=-"
+    )
+
+
+def _is_rule(line: str) -> bool:
+    """``---``, ``* * *``, ``___``: three or more of one mark, spaces between allowed."""
+    if len(line) > MAX_HEADING_CHARS:
+        return False
+    marks = "".join(line.split())
+    return len(marks) >= 3 and marks[0] in "-*_" and marks.strip(marks[0]) == ""
+
+
 def _numbered_section_level(line: str, next_line: str) -> int:
     """``2.1 Light reactions`` is a level-2 section; ``1. Mix the sample.`` is a list item."""
+    if len(line) > MAX_HEADING_CHARS:
+        return 0
     match = _NUMBERED_SECTION.match(line)
     if not match or _NUMBERED_SECTION.match(next_line) or _BULLET.match(next_line):
         return 0
@@ -271,6 +312,8 @@ def _numbered_section_level(line: str, next_line: str) -> int:
 
 def looks_like_heading(line: str) -> bool:
     """A short line with no final full stop, in Title Case or ending with a colon."""
+    if len(line) > MAX_HEADING_CHARS:
+        return False
     text = clean_inline(line)
     words = text.rstrip(":").split()
     if not words or len(words) > 8 or len(text) > 70 or not text[0].isupper():
@@ -309,9 +352,10 @@ def _ends_sentence(text: str, punct_at: int, next_at: int) -> bool:
         return False
     if text[punct_at] != ".":
         return True
-    token = (
-        text[:punct_at].rsplit(None, 1)[-1].lstrip("(\"'\u201c\u2018[").lower() if punct_at else ""
-    )
+    # The word before the stop, from a bounded window: splitting all of ``text[:punct_at]``
+    # at every candidate stop made a paragraph of initials quadratic.
+    before = text[max(0, punct_at - _TOKEN_WINDOW) : punct_at].split()
+    token = before[-1].lstrip("(\"'\u201c\u2018[").lower() if before else ""
     if token in ABBREVIATIONS or _DOTTED_INITIALISM.fullmatch(token):
         return False
     # A lone capital is an initial ("J. J. Thomson"), not the end of a sentence.

@@ -106,10 +106,10 @@ _MADE_OF = re.compile(r"^(?P<x>.+?) (?P<be>is|are) (?P<verb>made up|composed) of
 _BY_WHOM = re.compile(
     rf"^(?P<x>.+?) (?P<be>was|were) (?:first )?(?P<verb>{_DISCOVERY}) by (?P<who>{_NAMES})\b"
 )
-_WHO_DID = re.compile(
-    rf"^(?P<who>{_NAMES}) (?:first )?(?P<verb>{_DISCOVERY}) (?P<x>[^,;:]+?)"
-    rf"(?: (?:in|around|during) [^,;]+)?$"
-)
+_WHO_DID = re.compile(rf"^(?P<who>{_NAMES}) (?:first )?(?P<verb>{_DISCOVERY}) (?P<rest>[^,;:]+)$")
+# "... invented the telephone in 1876": the object ends where its time phrase starts. Cut
+# by a search, not a lazy group followed by an optional tail (quadratic in the sentence).
+_TIME_PHRASE = re.compile(r" (?:in|around|during) ")
 _WHEN_DONE = re.compile(
     rf"^(?P<x>.+?) (?P<be>was|were) (?:first )?(?P<verb>[a-z]+(?:ed|en|wn|ught|lt|nt))"
     rf"(?: by [^,;]+?)?(?: in| on)(?: [A-Z][a-z]+)?(?: \d{{1,2}},?)?(?: [A-Z][a-z]+)?"
@@ -140,10 +140,15 @@ _ANSWER_CUTS = re.compile(
     r"|, (?=(?:the |a |an )?[\w-]+(?: [\w-]+){0,3} (?:is|are|was|were) )"
 )
 _MAX_ANSWER_WORDS = 22
+# Longer sentences are never read for facts: a fact card quotes at most ~50 words, and the
+# bound keeps every pattern below cheap however a hostile sentence is built.
+MAX_FACT_SENTENCE_CHARS = 500
 
 
 def fact_from_sentence(sentence: str, vocab: Vocabulary) -> Fact | None:
     """The one best question this sentence answers, or None."""
+    if len(sentence) > MAX_FACT_SENTENCE_CHARS:
+        return None
     text = sentence.strip().rstrip(".!")
     if text.endswith("?") or len(text.split()) < 4:
         return None
@@ -238,10 +243,13 @@ def _by_whom(text: str, vocab: Vocabulary) -> Fact | None:
 
 def _who_did(text: str, vocab: Vocabulary) -> Fact | None:
     m = _WHO_DID.match(text)
-    if not m or not _is_name(m["who"], vocab) or not 1 <= len(m["x"].split()) <= 12:
+    if not m or not _is_name(m["who"], vocab):
         return None
-    question = f"Who {m['verb']} {question_subject(m['x'], vocab)}?"
-    return Fact(question, m["who"], m["x"], FactKind.PERSON)
+    obj = _TIME_PHRASE.split(m["rest"], maxsplit=1)[0]
+    if not 1 <= len(obj.split()) <= 12:
+        return None
+    question = f"Who {m['verb']} {question_subject(obj, vocab)}?"
+    return Fact(question, m["who"], obj, FactKind.PERSON)
 
 
 def _when_done(text: str, vocab: Vocabulary) -> Fact | None:

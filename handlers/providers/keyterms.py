@@ -9,14 +9,12 @@ usually a real term ("oceanic crust", "Calvin cycle").
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from handlers.providers.extract import STOPWORDS, word_set
+from handlers.providers.extract import STOPWORDS, WORD, word_set
 
-_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'\u2019-]*[A-Za-z0-9]|[A-Za-z]")
 _MAX_GRAM = 3
 _HEADING_BOOST = 1.5
 # Content words too vague to be the thing a card asks for.
@@ -71,7 +69,7 @@ class KeyTerms:
                 if heads_phrase:
                     as_phrase[key] += 1
             df.update(seen)
-        heading_words = {w.lower() for h in headings for w in _TOKEN.findall(h)}
+        heading_words = {w.lower() for h in headings for w in WORD.findall(h)}
         n_docs = max(len(sentences), 1)
         enclosing = _enclosing_counts(tf)
         self._terms: dict[str, Term] = {}
@@ -150,7 +148,7 @@ def _content_runs(sentence: str) -> Iterator[tuple[list[str], bool]]:
     or before "is", "are", "can" ... ends in one. A long run usually swallowed a verb
     ("rocket expels exhaust gas backwards").
     """
-    tokens = [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(sentence)]
+    tokens = [(m.group(), m.start(), m.end()) for m in WORD.finditer(sentence)]
     run: list[str] = []
     run_opened = False
     for index, (word, start, _) in enumerate(tokens):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from handlers.errors import PermanentError
 from handlers.models import CardDraft, NodeDraft
 from handlers.providers.answer_choices import choose_distractors
+from handlers.providers.cpu import CpuRunner, InlineRunner
 from handlers.providers.extract import Document, Sentence, normalize, word_set, words_of
 from handlers.providers.facts import FactKind, fact_from_sentence, glossary_fact, is_vague_subject
 from handlers.providers.keyterms import KeyTerms
@@ -54,8 +55,12 @@ class OfflineGenerator:
     # Same input, same output: a retry cannot do better, so failures are permanent.
     deterministic = True
 
+    def __init__(self, cpu: CpuRunner | None = None) -> None:
+        # The server passes its process pool; without one the work runs in the caller.
+        self._cpu: CpuRunner = cpu if cpu is not None else InlineRunner()
+
     async def flashcards(self, material: str, *, max_cards: int, usage: Usage) -> list[CardDraft]:
-        return extract_cards(material, max_cards=max_cards)
+        return await self._cpu.run(extract_cards, material, max_cards)
 
     async def distractors(
         self,
@@ -67,12 +72,8 @@ class OfflineGenerator:
         other_answers: list[str],
         usage: Usage,
     ) -> list[str]:
-        return choose_distractors(
-            question=question,
-            answer=answer,
-            count=count,
-            material=material,
-            other_answers=other_answers,
+        return await self._cpu.run(
+            _distractors, question, answer, count, material, list(other_answers)
         )
 
     async def skill_tree(
@@ -89,21 +90,42 @@ class OfflineGenerator:
                 "A skill tree needs study material when no ANTHROPIC_API_KEY is set: "
                 "paste some notes, or configure an API key."
             )
-        nodes = tree_from_outline(
-            Document.parse(material), goal=goal, description=description, max_depth=max_depth
-        )
-        if len(nodes) < 2 and max_depth > 1:
-            raise PermanentError(
-                "No outline or topics could be found in this material: add headings or a few "
-                "paragraphs of notes, or configure an ANTHROPIC_API_KEY."
-            )
-        return nodes
+        return await self._cpu.run(_skill_tree, goal, description, material, max_depth)
 
     async def aclose(self) -> None:
         return None
 
 
-def extract_cards(material: str, *, max_cards: int) -> list[CardDraft]:
+# The functions a CpuRunner runs: module-level, positional arguments, picklable results.
+
+
+def _distractors(
+    question: str, answer: str, count: int, material: str | None, other_answers: list[str]
+) -> list[str]:
+    return choose_distractors(
+        question=question,
+        answer=answer,
+        count=count,
+        material=material,
+        other_answers=other_answers,
+    )
+
+
+def _skill_tree(
+    goal: str, description: str | None, material: str, max_depth: int
+) -> list[NodeDraft]:
+    nodes = tree_from_outline(
+        Document.parse(material), goal=goal, description=description, max_depth=max_depth
+    )
+    if len(nodes) < 2 and max_depth > 1:
+        raise PermanentError(
+            "No outline or topics could be found in this material: add headings or a few "
+            "paragraphs of notes, or configure an ANTHROPIC_API_KEY."
+        )
+    return nodes
+
+
+def extract_cards(material: str, max_cards: int) -> list[CardDraft]:
     """Definition-style cards first, then key-term clozes; each group in reading order."""
     if max_cards <= 0:
         return []
