@@ -1,6 +1,9 @@
--- cardforge schema: the only DDL. Applied idempotently at startup and by `cardforge migrate`
--- (every statement is IF NOT EXISTS / CREATE OR REPLACE), inside one transaction guarded by
--- an advisory lock so replicas starting together do not race each other.
+-- cardforge baseline schema: release 824352e, frozen. This is migration 0; every later
+-- change is a numbered file in server/migrations/ (read those for the current schema).
+-- Every statement is IF NOT EXISTS / CREATE OR REPLACE so that it adopts a database created
+-- before migrations existed; it is applied once and recorded in schema_migrations, inside
+-- the runner's transaction under an advisory lock. Do not edit its statements: a change
+-- here would reach fresh installs only (tests/unit/test_migration_files.py refuses it).
 
 CREATE TABLE IF NOT EXISTS users (
     id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),

@@ -8,12 +8,20 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC
 from typing import Any
 
 from aiohttp import web
 
 from server.config import Settings, SettingsError, load_settings
-from server.database import apply_schema, connect, create_pool, resolve_database_url
+from server.database import (
+    MigrationError,
+    apply_schema,
+    connect,
+    create_pool,
+    migration_status,
+    resolve_database_url,
+)
 
 log = logging.getLogger("cardforge")
 
@@ -30,7 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo", action="store_true",
                        help="create a demo user if needed and print a one-click login link")
 
-    sub.add_parser("migrate", help="apply schema.sql (idempotent)")
+    migrate = sub.add_parser(
+        "migrate", help="apply schema.sql and the pending numbered migrations"
+    )
+    migrate.add_argument("--status", action="store_true",
+                         help="list migrations: applied (with times) or pending")
 
     user = sub.add_parser("user", help="manage users")
     user_sub = user.add_subparsers(dest="user_command", required=True)
@@ -67,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         return serve(settings, host=args.host, port=args.port, demo=args.demo)
+    if args.command == "migrate" and args.status:
+        return asyncio.run(_with_database(settings, _migrate_status, migrate=False))
     if args.command == "migrate":
-        return asyncio.run(_with_database(settings, _migrate))
+        return asyncio.run(_with_database(settings, _migrate_report, migrate=False))
     if args.command == "user":
         return asyncio.run(_with_database(settings, _user_create(args.name, args.json)))
     if args.command == "bench" and args.offline:
@@ -113,23 +127,54 @@ def serve(settings: Settings, *, host: str, port: int, demo: bool) -> int:
 
 
 async def _with_database(
-    settings: Settings, action: Callable[[str], Awaitable[int]]
+    settings: Settings, action: Callable[[str], Awaitable[int]], *, migrate: bool = True
 ) -> int:
     dsn, stop = await resolve_database_url(settings.database_url, settings.data_dir)
     try:
-        conn = await connect(dsn)
-        try:
-            await apply_schema(conn)
-        finally:
-            await conn.close()
+        if migrate:
+            conn = await connect(dsn)
+            try:
+                await apply_schema(conn)
+            finally:
+                await conn.close()
         return await action(dsn)
+    except MigrationError as err:
+        print(f"cardforge: {err}", file=sys.stderr)
+        return 1
     finally:
         if stop is not None:
             stop()
 
 
-async def _migrate(_dsn: str) -> int:
-    print("schema applied", flush=True)
+async def _migrate_report(dsn: str) -> int:
+    conn = await connect(dsn)
+    try:
+        applied = await apply_schema(conn)
+    finally:
+        await conn.close()
+    if applied:
+        for migration in applied:
+            print(f"applied {migration.label}", flush=True)
+    else:
+        print("schema up to date: nothing to apply", flush=True)
+    return 0
+
+
+async def _migrate_status(dsn: str) -> int:
+    conn = await connect(dsn)
+    try:
+        states = await migration_status(conn)
+    finally:
+        await conn.close()
+    for state in states:
+        if state.applied_at is None:
+            shown = "pending"
+        else:
+            shown = f"applied {state.applied_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        note = "" if state.known else "  (not shipped with this release)"
+        print(f"{state.version:04d}  {state.name:<32}  {shown}{note}", flush=True)
+    pending = sum(1 for s in states if s.applied_at is None)
+    print(f"{pending} pending" if pending else "schema up to date", flush=True)
     return 0
 
 

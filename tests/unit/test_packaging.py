@@ -1,5 +1,6 @@
 """``pip install .`` (not editable) must run from any directory, so everything the server
-reads at run time has to be inside the wheel: schema.sql, templates, static files, prompts."""
+reads at run time has to be inside the wheel: schema.sql and the migrations, templates,
+static files, prompts."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_wheel_ships_schema_templates_static_files_and_prompts(tmp_path: Path) -> None:
+def test_the_wheel_ships_schema_migrations_templates_static_files_and_prompts(
+    tmp_path: Path,
+) -> None:
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path),
          str(ROOT)],
@@ -20,6 +23,8 @@ def test_the_wheel_ships_schema_templates_static_files_and_prompts(tmp_path: Pat
     (wheel,) = tmp_path.glob("cardforge-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "server/schema.sql" in names
+    migrations = {f"server/migrations/{p.name}" for p in (ROOT / "server/migrations").glob("*.sql")}
+    assert migrations <= names
     assert {"web/templates/base.html", "web/templates/job.html", "web/static/app.js",
             "web/static/app.css"} <= names
     assert {"handlers/prompts/flashcards.md", "handlers/prompts/distractors.md",
