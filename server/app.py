@@ -18,7 +18,7 @@ from handlers.providers import build_generator
 from handlers.registry import HandlerRegistry
 from server.config import Settings
 from server.database import apply_schema, create_pool, resolve_database_url
-from server.http import api, pages
+from server.http import api, fragments, pages
 from server.http.events import EventHub
 from server.http.middleware import auth_middleware, errors_middleware
 from server.http.openapi import openapi_document
@@ -77,6 +77,7 @@ def create_app(
         ]
     )
     pages.setup(app)
+    app.add_routes(fragments.routes)
     return app
 
 

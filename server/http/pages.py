@@ -2,11 +2,14 @@
 
 Every page renders the job's current state in the HTML itself: a finished deck or tree is in
 the markup, so navigating away and back (or browsing with scripts off) shows it. Scripts only
-add live updates and in-place actions; every action also works as a plain form post.
+add live updates and in-place actions; every action also works as a plain form post. The
+parts of a page that change while it is open are fragments (``server.http.fragments``): the
+page includes the same template that the fragment route renders, so all markup, labels and
+sentences are written once, here and in ``web/templates``.
 
 No inline script or style anywhere: the Content-Security-Policy below forbids both, so an
 LLM's ``<script>`` that slipped past escaping still could not run. Data for scripts travels
-in ``data-*`` attributes or a ``<script type="application/json">`` block, which is not run.
+in ``data-*`` attributes.
 """
 
 from __future__ import annotations
@@ -95,6 +98,9 @@ def setup(app: web.Application) -> None:
         placeholder_for=placeholder_for,
         progress_of=progress_of,
         job_title=job_title,
+        progress_sentence=progress_sentence,
+        job_announcement=job_announcement,
+        row_announcement=row_announcement,
         type_label=lambda job_type: TYPE_LABELS.get(JobType(job_type), job_type),
         status_label=lambda status: STATUS_LABELS[JobStatus(status)],
         is_active=lambda status: not JobStatus(status).is_terminal,
@@ -127,6 +133,52 @@ def progress_of(job: Mapping[str, Any]) -> dict[str, int] | None:
     if not isinstance(done, int) or not isinstance(total, int) or total < 1:
         return None
     return {"done": min(done, total), "total": total}
+
+
+def progress_sentence(job: Mapping[str, Any]) -> str:
+    """How far an unfinished job is, in words."""
+    progress = progress_of(job)
+    if progress:
+        return f"Chunk {progress['done']} of {progress['total']}"
+    if job.get("nextRetryAt"):
+        return f"Retrying soon (attempt {job['attempts']} of {job['maxAttempts']} hit a snag)"
+    if job["status"] == JobStatus.PENDING:
+        return "Waiting for a free worker…"
+    return "Working on it…"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def job_announcement(
+    job: Mapping[str, Any], cards: list[Any], tree: Mapping[str, Any] | None
+) -> str:
+    """What a screen reader hears when the job view changes under it."""
+    status = JobStatus(job["status"])
+    if status is JobStatus.PENDING:
+        return "Queued."
+    if status is JobStatus.PROCESSING:
+        return f"{placeholder_for(job['type'])} {progress_sentence(job)}"
+    if status is JobStatus.FAILED:
+        return f"Generation failed: {job.get('error') or ''}".strip()
+    if status is JobStatus.CANCELLED:
+        return "Cancelled."
+    if job["type"] == JobType.FLASHCARD_GENERATION:
+        return f"Done: {plural(len(cards), 'flashcard')} ready."
+    if job["type"] == JobType.SKILL_TREE_GENERATION and tree:
+        return f"Done: a skill tree with {tree['nodeCount']} skills."
+    if job["type"] == JobType.DISTRACTOR_GENERATION:
+        return "Done: answer choices ready."
+    return "Done."
+
+
+def row_announcement(job: Mapping[str, Any]) -> str:
+    """A job list row speaks up only when its job finishes."""
+    if not JobStatus(job["status"]).is_terminal:
+        return ""
+    return f"{TYPE_LABELS.get(JobType(job['type']), job['type'])}: " \
+        f"{STATUS_LABELS[JobStatus(job['status'])]}."
 
 
 def job_title(job: Mapping[str, Any]) -> str:
@@ -299,10 +351,8 @@ async def render_dashboard(
     status: int = 200,
 ) -> web.Response:
     app = request.app
-    rows = await app[QUEUE].page(
-        user.id, status=None, job_type=None, limit=RECENT_JOBS, before=None
-    )
-    jobs = [job_to_json(r) for r in rows]
+    listed = await recent_jobs(request, user)
+    jobs = listed["jobs"]
     cards = await app[LIBRARY].flashcards(user.id, job_id=None, goal_id=None, limit=DECK_CARDS)
     decks = decks_of(cards)
     titles = {job["id"]: job_title(job) for job in jobs}
@@ -310,7 +360,7 @@ async def render_dashboard(
         deck["title"] = titles.get(deck["jobId"])
     trees = await app[LIBRARY].skill_trees(user.id, limit=TREES_LISTED)
     context = {
-        "jobs": jobs,
+        **listed,
         "decks": decks,
         "trees": trees,
         "error": error.message if error else None,
@@ -318,6 +368,16 @@ async def render_dashboard(
         "values": values or {},
     }
     return render("dashboard.html", request, context, status=status)
+
+
+async def recent_jobs(request: web.Request, user: User) -> dict[str, Any]:
+    """The recent-jobs list (the dashboard's and its fragment's context), with the newest
+    job version it shows, so the page can skip events it already reflects."""
+    rows = await request.app[QUEUE].page(
+        user.id, status=None, job_type=None, limit=RECENT_JOBS, before=None
+    )
+    jobs = [job_to_json(r) for r in rows]
+    return {"jobs": jobs, "jobs_version": max((job["version"] for job in jobs), default=0)}
 
 
 def job_request_from_form(form: MultiDictProxy[Any]) -> dict[str, Any]:
@@ -336,20 +396,28 @@ async def create_job_from_form(request: web.Request) -> web.Response:
     """The no-script path of every "Generate" button; the script posts to /api/jobs."""
     user = page_user(request)
     form = await request.post()
-    body = job_request_from_form(form)
     try:
-        envelope, payload = await api.validate_job_request(request, user.id, body)
-        enqueued = await request.app[QUEUE].enqueue(
-            user.id,
-            envelope.type.value,
-            payload.model_dump(mode="json", by_alias=True, exclude_none=True),
-            priority=envelope.priority,
-        )
+        job = await enqueue_for_page(request, user, job_request_from_form(form))
     except ApiError as err:  # VALIDATION_ERROR, RATE_LIMITED: say so next to the form
         values = {k: v for k, v in form.items() if isinstance(v, str)}
         return await render_dashboard(request, user, error=err, values=values, status=err.status)
+    return see_other(f"/jobs/{job['id']}")
+
+
+async def enqueue_for_page(
+    request: web.Request, user: User, body: dict[str, Any]
+) -> dict[str, Any]:
+    """A job from a page's form (the dashboard's, or a card's fragment form), checked by the
+    JSON API's models; raises the same ApiErrors the API would."""
+    envelope, payload = await api.validate_job_request(request, user.id, body)
+    enqueued = await request.app[QUEUE].enqueue(
+        user.id,
+        envelope.type.value,
+        payload.model_dump(mode="json", by_alias=True, exclude_none=True),
+        priority=envelope.priority,
+    )
     request.app[METRICS].jobs_enqueued.labels(envelope.type.value).inc()
-    return see_other(f"/jobs/{enqueued.job['id']}")
+    return job_to_json(enqueued.job)
 
 
 # ---------------------------------------------------------------- one job
@@ -374,15 +442,17 @@ async def render_job(
     notice: str | None = None,
     status: int = 200,
 ) -> web.Response:
-    context: dict[str, Any] = {
-        "job": job,
-        # what the script needs to follow the job; the material itself can be 100k characters
-        "job_data": {k: v for k, v in job.items() if k != "payload"},
-        "notice": notice, "cards": [], "tree": None, "quiz": None, "missing": None,
-    }
+    context = {**await job_view(request, user, job), "notice": notice}
+    return render("job.html", request, context, status=status)
+
+
+async def job_view(request: web.Request, user: User, job: dict[str, Any]) -> dict[str, Any]:
+    """The context of fragments/job.html: the job and, once it is done, what it made."""
+    context: dict[str, Any] = {"job": job, "cards": [], "tree": None, "quiz": None,
+                               "missing": None}
     if job["status"] == JobStatus.COMPLETED:
         context.update(await finished_content(request, user, job))
-    return render("job.html", request, context, status=status)
+    return context
 
 
 async def finished_content(request: web.Request, user: User, job: dict[str, Any]) -> dict[str, Any]:

@@ -506,7 +506,9 @@ async def test_every_page_sends_the_csp_and_has_no_inline_script_or_style(
         assert found.inline_handlers == []
         assert (found.style_attributes, found.style_elements) == (0, 0)
     job_page = await responses[2].text()
-    assert re.search(r'<script type="application/json" id="job-data">\{', job_page)
+    # what the script needs to follow the job travels in data-* attributes, never in a script
+    assert re.search(r'<section class="job" id="job"[^>]* data-fragment="/fragments/jobs/',
+                     job_page)
 
 
 async def test_static_files_are_served_from_the_web_package_with_a_version(
