@@ -106,6 +106,7 @@ def setup(app: web.Application) -> None:
         is_active=lambda status: not JobStatus(status).is_terminal,
     )
     app.on_response_prepare.append(add_security_headers)
+    app.on_response_prepare.append(revalidate_unversioned_static)
     app.add_routes(routes)
 
 
@@ -114,6 +115,16 @@ async def add_security_headers(_request: web.Request, response: web.StreamRespon
     in a tab (or an error page from aiohttp itself) is covered too."""
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+
+
+async def revalidate_unversioned_static(
+    request: web.Request, response: web.StreamResponse
+) -> None:
+    """app.js carries ?v=<hash>, but the modules it imports (web/static/js/) cannot: the
+    browser must revalidate them (a 304 when unchanged), or a release would run a new app.js
+    against last release's modules."""
+    if request.path.startswith("/static/") and "v" not in request.query:
+        response.headers.setdefault("Cache-Control", "no-cache")
 
 
 # ---------------------------------------------------------------- presentation helpers

@@ -140,15 +140,16 @@ def test_polling_fallback_shows_the_cards_when_the_event_stream_is_blocked(
     server = start_server(llm=fake_llm)
     fake_llm.do(lambda fake: fake.push_slow(1.0))
     polls: list[str] = []
-    page.on("request", lambda r: polls.append(r.url) if re.search(r"/api/jobs/[0-9a-f-]{36}$",
-                                                                  r.url) else None)
+    # polling fetches the job's fragment (server/http/fragments.py), not the JSON job
+    page.on("request", lambda r: polls.append(r.url) if re.search(
+        r"/fragments/jobs/[0-9a-f-]{36}$", r.url) else None)
     page.route("**/events*", lambda route: route.abort())
     server.sign_in(page)
 
     job_id = generate_flashcards(page, server)
 
     expect(page.locator("#job-body .flashcard").first).to_be_visible(timeout=LIVE_TIMEOUT_MS)
-    assert any(url.endswith(f"/api/jobs/{job_id}") for url in polls)
+    assert any(url.endswith(f"/fragments/jobs/{job_id}") for url in polls)
     screenshot("job-cards-by-polling")
 
 

@@ -334,3 +334,31 @@ async def test_finished_choices_job_renders_the_quiz_through_the_real_worker(
         f"/fragments/flashcards/{card['id']}/choices?job={job_id.group(1)}")).text()
     assert quiz.count('class="choice"') == 1 + len(done["result"]["distractors"])
     assert "data-focus-on-arrival" in quiz
+
+
+async def test_no_script_module_builds_markup_and_modules_are_revalidated(
+    make_client: Any,
+) -> None:
+    """The page's markup lives in the templates only: a module that creates elements or
+    writes HTML strings would be a second renderer (and a way for LLM text to become
+    markup). Modules are imported without the ?v= hash, so they must be revalidated."""
+    client = await make_client(workers=0)
+    seen: dict[str, str] = {}
+    queue = ["app.js"]
+    while queue:  # app.js and every module it imports, directly or not
+        path = queue.pop()
+        resp = await client.get(f"/static/{path}")
+        assert resp.status == 200, path
+        assert resp.headers["Cache-Control"] == "no-cache", path
+        seen[path] = await resp.text()
+        folder = path.rpartition("/")[0]
+        for name in re.findall(r'from "\./([a-z/]+\.js)"', seen[path]):
+            found = f"{folder}/{name}" if folder else name
+            if found not in seen:
+                queue.append(found)
+    assert {"js/live.js", "js/polling.js", "js/swap.js", "js/forms.js", "js/flip.js",
+            "js/quiz.js", "js/tree.js"} <= set(seen)
+    for path, script in seen.items():
+        assert not re.search(
+            r"createElement|createTextNode|\.(inner|outer)HTML\b|insertAdjacentHTML|"
+            r"document\.write", script), path

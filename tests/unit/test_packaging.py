@@ -26,7 +26,8 @@ def test_the_wheel_ships_schema_migrations_templates_static_files_and_prompts(
     migrations = {f"server/migrations/{p.name}" for p in (ROOT / "server/migrations").glob("*.sql")}
     assert migrations <= names
     assert {"web/templates/base.html", "web/templates/job.html", "web/static/app.js",
-            "web/static/app.css"} <= names
+            "web/static/app.css", "web/templates/fragments/job.html",
+            "web/static/js/live.js"} <= names
     assert {"handlers/prompts/flashcards.md", "handlers/prompts/distractors.md",
             "handlers/prompts/skill_tree.md"} <= names
     assert not any(name.startswith("tests/") for name in names)
