@@ -4,10 +4,12 @@ blocked event stream, recovers from a failure, and renders LLM output as text on
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
-from playwright.sync_api import Browser, Dialog, Page, expect
+import pytest
+from playwright.sync_api import Browser, Dialog, Page, Response, Route, expect
 
 from tests.e2e.conftest import SCREENSHOTS, LiveServer, StartServer, ThreadedFakeAnthropic
 
@@ -341,3 +343,118 @@ def test_cancel_stops_a_running_job_and_offers_try_again(
     expect(page.get_by_role("heading", name="Cancelled")).to_be_visible(timeout=LIVE_TIMEOUT_MS)
     expect(page.locator('[data-role="status-badge"]')).to_have_text("Cancelled")
     expect(page.get_by_role("button", name="Try again")).to_be_visible()
+
+
+# ---------------------------------------------------------------- fragments swapped in live
+
+FRAGMENT_OF_A_JOB = re.compile(r"/fragments/jobs/[0-9a-f-]{36}$")
+# three chunks and more (16,000 characters each): a burst of progress events
+LONG_MATERIAL = "\n\n".join(
+    f"Concept {i} is the idea, numbered {i}, that this long chapter on photosynthesis "
+    f"explains after concept {i - 1} and before concept {i + 1}." for i in range(1, 520)
+)
+
+
+def wait_until_finished(server: LiveServer, job_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + LIVE_TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = server.api("GET", f"/api/jobs/{job_id}")
+        if job["status"] in ("completed", "failed", "cancelled"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+@pytest.mark.parametrize("transport", ["events", "polling"])
+def test_a_job_finishing_while_the_page_is_open_swaps_in_the_server_rendered_cards(
+    page: Page, start_server: StartServer, fake_llm: ThreadedFakeAnthropic,
+    screenshot: Screenshot, transport: str,
+) -> None:
+    server = start_server(llm=fake_llm)
+    fake_llm.do(lambda fake: fake.push_slow(1.5))  # the page is open while the job works
+    stream: list[int] = []
+    page.on("response", lambda r: stream.append(r.status) if "/api/events" in r.url else None)
+    if transport == "polling":
+        page.route("**/api/events*", lambda route: route.abort())
+    fragments: list[Response] = []
+    page.on("response", lambda r: fragments.append(r) if FRAGMENT_OF_A_JOB.search(r.url)
+            else None)
+    server.sign_in(page)
+
+    job_id = generate_flashcards(page, server)
+    page.evaluate("window.__sameDocument = true")
+
+    expect(page.locator("#job-body .flashcard").first).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    assert page.evaluate("window.__sameDocument === true"), "the page reloaded"
+    expect(page.locator("#job[data-live]")).to_have_count(0)  # finished: no longer followed
+    cards = server.api("GET", f"/api/flashcards?jobId={job_id}")["flashcards"]
+    shown = page.locator("#job-body .flashcard").evaluate_all(
+        "cards => cards.map(card => card.dataset.cardId)")
+    assert shown == [card["id"] for card in cards]
+    # what the page shows is the server's fragment: the last one fetched has every card
+    swapped = [r for r in fragments if r.status == 200]
+    assert swapped, "no fragment was fetched"
+    assert all(r.url.endswith(f"/fragments/jobs/{job_id}") for r in swapped)
+    html = swapped[-1].text()
+    assert html.lstrip().startswith('<section class="job" id="job"')
+    assert [f'data-card-id="{card["id"]}"' in html for card in cards] == [True] * len(cards)
+    if transport == "events":
+        assert 200 in stream, "the event stream never answered"
+    else:
+        assert stream == [], "the event stream was not blocked"
+    expect(page.locator("#job-status")).to_contain_text("flashcard")
+    screenshot(f"job-cards-swapped-in-by-{transport}")
+
+
+def test_a_progress_storm_costs_one_fragment_fetch_in_flight(
+    page: Page, start_server: StartServer, fake_llm: ThreadedFakeAnthropic,
+) -> None:
+    """Every progress event names the job again; the page must not fetch once per event.
+    The first fetch is held (the route does not answer) while the rest of the job's events
+    arrive: none of them may start a second fetch of the same element."""
+    server = start_server(llm=fake_llm)
+    fake_llm.do(lambda fake: fake.push_slow(2.0))  # the first chunk: the page opens meanwhile
+    held: list[Route] = []
+    page.route(FRAGMENT_OF_A_JOB, lambda route: held.append(route))
+    server.sign_in(page)
+
+    job_id = generate_flashcards(page, server, LONG_MATERIAL)
+    expect(page.locator("#job[data-live]")).to_have_count(1)
+    done = wait_until_finished(server, job_id)
+    assert done["status"] == "completed", done
+    assert done["progress"]["chunks"] >= 3  # a progress event per chunk, and status changes
+    page.wait_for_timeout(1000)  # every event of the job has reached the page by now
+
+    assert len(held) == 1, [route.request.url for route in held]
+    held[0].continue_()  # it reaches the server now, which renders the finished job
+
+    expect(page.locator("#job-body .flashcard").first).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    page.wait_for_timeout(500)
+    assert len(held) == 1  # the finished section is not followed, so nothing was refetched
+
+
+def test_signing_out_in_another_tab_stops_live_updates_with_the_servers_notice(
+    page: Page, start_server: StartServer, fake_llm: ThreadedFakeAnthropic,
+    screenshot: Screenshot,
+) -> None:
+    """A fragment fetched after the session ended is a 401 notice, never the sign-in page
+    swapped into the job: the page says so and stops following the job."""
+    server = start_server(llm=fake_llm)
+    fake_llm.do(lambda fake: fake.push_slow(3.0))
+    server.sign_in(page)
+    generate_flashcards(page, server)
+    expect(page.locator("#job[data-live]")).to_have_count(1)
+
+    other = page.context.new_page()
+    other.goto(server.url + "/")
+    other.get_by_role("button", name="Sign out").click()
+    other.wait_for_url(server.url + "/login")
+    other.close()
+
+    notice = page.locator("#live-notice")
+    expect(notice).to_contain_text("Your session has ended.", timeout=LIVE_TIMEOUT_MS)
+    expect(notice.get_by_role("link", name="Sign in again")).to_have_attribute("href", "/login")
+    expect(page.locator("#job[data-live]")).to_have_count(0)
+    expect(page.locator('input[name="token"]')).to_have_count(0)  # no login page inside
+    expect(page.locator(".placeholder-title")).to_have_text("Generating flashcards...")
+    screenshot("job-signed-out-notice")
