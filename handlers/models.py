@@ -7,12 +7,14 @@ Field names are snake_case in Python and camelCase on the wire.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 MAX_CONTENT_CHARS = 100_000
 CHUNK_CHARS = 16_000
@@ -32,15 +34,44 @@ class JobType(StrEnum):
     SKILL_TREE_GENERATION = "skill_tree_generation"
 
 
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-MessageId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# What a person's text may not contain: C0 controls other than tab, line feed and carriage
+# return, DEL, C1 controls, and lone surrogates. PostgreSQL refuses U+0000 in text and jsonb
+# (a NUL reached the insert and came back as a 500), a lone surrogate is valid JSON but not
+# UTF-8, and the other controls are invisible in pages yet change what a terminal shows.
+# Tab and line breaks are part of real study material and stay allowed.
+UNSTORABLE_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def refuse_control_characters(value: str) -> str:
+    """The one check every user-written text field goes through (API and page forms alike)."""
+    found = UNSTORABLE_CHARACTERS.search(value)
+    if found is not None:
+        raise PydanticCustomError(
+            "control_character",
+            "Text may not contain control characters such as NUL (found U+{code}); tabs and "
+            "line breaks are fine.",
+            {"code": f"{ord(found.group()):04X}"},
+        )
+    return value
+
+
+PlainText = AfterValidator(refuse_control_characters)
+
+
+ShortText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), PlainText
+]
+MessageId = ShortText
+StudyText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTENT_CHARS), PlainText]
+OptionalStudyText = Annotated[str, StringConstraints(max_length=MAX_CONTENT_CHARS), PlainText]
+Description = Annotated[str, StringConstraints(max_length=2_000), PlainText]
 
 
 # ---------------------------------------------------------------- payloads (user input)
 
 
 class FlashcardPayload(WireModel):
-    content: Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTENT_CHARS)]
+    content: StudyText
     message_id: MessageId | None = None
     goal_id: UUID | None = None
     node_id: UUID | None = None
@@ -54,8 +85,8 @@ class DistractorPayload(WireModel):
 
 class SkillTreePayload(WireModel):
     goal: ShortText
-    description: Annotated[str, StringConstraints(max_length=2_000)] | None = None
-    content: Annotated[str, StringConstraints(max_length=MAX_CONTENT_CHARS)] | None = None
+    description: Description | None = None
+    content: OptionalStudyText | None = None
     max_depth: Annotated[int, Field(ge=1, le=5)] = 3
 
 

@@ -124,13 +124,21 @@ class EventHub:
             sub.force(Signal.SHUTDOWN)
 
 
+MAX_VERSION = 2**63 - 1  # versions are bigint
+
+
 def parse_last_event_id(request: web.Request) -> int:
+    """The version to resume after; 0 (a fresh start) for anything that names no version.
+
+    Only plain ASCII digits up to bigint: ``int()`` also takes "1_000", " 7 " and other
+    scripts' digits, and a 30-digit id overflowed the catch-up query after the stream had
+    started, breaking it instead of starting it normally.
+    """
     raw = request.headers.get("Last-Event-ID") or request.query.get("lastEventId") or ""
-    try:
-        value = int(raw)
-    except ValueError:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
         return 0
-    return max(value, 0)
+    value = int(raw)
+    return value if value <= MAX_VERSION else 0
 
 
 class JobStream:

@@ -259,12 +259,21 @@ def page_user(request: web.Request) -> User:
     return user
 
 
+MAX_NEXT_CHARS = 2000
+
+
 def safe_next(raw: str | None) -> str:
-    """Only a path on this site: ``//evil.example`` or ``https://...`` would be an open
-    redirect handed out by our own login link."""
-    if raw and raw.startswith("/") and not raw.startswith(("//", "/\\")):
-        return raw
-    return "/"
+    """Only a path on this site, else ``/``: a login link must not hand out a redirect to
+    another site. Browsers drop tab, CR and LF inside URLs and read a backslash as a slash,
+    so ``/\t/evil.example`` becomes ``//evil.example``: the path must be printable ASCII with
+    no space and no backslash (page_user percent-encodes the paths it sends here), and must
+    not start with ``//``. A control character also used to reach the Location header (a 500).
+    """
+    if not raw or len(raw) > MAX_NEXT_CHARS or not raw.startswith("/"):
+        return "/"
+    if raw.startswith("//") or any(not "!" <= char <= "~" or char == "\\" for char in raw):
+        return "/"
+    return raw
 
 
 def form_text(form: MultiDictProxy[Any], name: str) -> str:

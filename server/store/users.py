@@ -56,8 +56,14 @@ async def demo_login_token(pool: asyncpg.Pool) -> tuple[User, str]:
     return User.from_row(row), token
 
 
+def _plausible_secret(secret: str) -> bool:
+    """Tokens and session ids are short ASCII; anything else cannot match, and a non-UTF-8
+    header arrives as surrogate escapes that ``str.encode`` refuses (a 500)."""
+    return 0 < len(secret) <= 200 and secret.isascii()
+
+
 async def user_for_token(pool: asyncpg.Pool, token: str) -> User | None:
-    if not token or len(token) > 200:
+    if not _plausible_secret(token):
         return None
     row = await pool.fetchrow(q.USER_BY_TOKEN_HASH, _digest(token))
     return User.from_row(row) if row else None
@@ -70,13 +76,15 @@ async def create_session(pool: asyncpg.Pool, user: User) -> str:
 
 
 async def user_for_session(pool: asyncpg.Pool, session_id: str) -> User | None:
-    if not session_id or len(session_id) > 200:
+    if not _plausible_secret(session_id):
         return None
     row = await pool.fetchrow(q.USER_BY_SESSION, _digest(session_id))
     return User.from_row(row) if row else None
 
 
 async def end_session(pool: asyncpg.Pool, session_id: str) -> None:
+    if not _plausible_secret(session_id):
+        return
     await pool.execute(q.DELETE_SESSION, _digest(session_id))
 
 
