@@ -458,3 +458,43 @@ def test_signing_out_in_another_tab_stops_live_updates_with_the_servers_notice(
     expect(page.locator('input[name="token"]')).to_have_count(0)  # no login page inside
     expect(page.locator(".placeholder-title")).to_have_text("Generating flashcards...")
     screenshot("job-signed-out-notice")
+
+
+def test_polling_keeps_the_seed_schedule_and_gives_up_after_ten_minutes_with_a_notice(
+    page: Page, start_server: StartServer, screenshot: Screenshot,
+) -> None:
+    """Polling the fragment: every 3 s, every 5 s after 30 s, then (10 s after two
+    minutes) it stops at ten minutes and says so. The page's clock is Playwright's, run
+    forward a second at a time; the job never runs (an API-only replica)."""
+    server = start_server(workers="0")
+    page.clock.install()
+    page.route("**/api/events*", lambda route: route.abort())
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if FRAGMENT_OF_A_JOB.search(r.url)
+            else None)
+    server.sign_in(page)
+    generate_flashcards(page, server)
+    expect(page.locator("#job[data-live]")).to_have_count(1)
+
+    def polls_during(seconds: int) -> int:
+        before = len(polls)
+        for _ in range(seconds):
+            page.clock.run_for(1000)
+            page.wait_for_timeout(40)  # real time for the fetch the timer started
+        return len(polls) - before
+
+    # the page's clock also flows in real time, so a window may catch one poll more
+    first = polls_during(29)  # the first poll, then every 3 s: 0, 3 .. 27
+    assert 9 <= first <= 10, first
+    second = polls_during(30)  # every 5 s after half a minute: 30, 35 .. 55
+    assert 6 <= second <= 7, second
+    page.clock.fast_forward(65_000)  # past two minutes
+    third = polls_during(40)  # every 10 s
+    assert 4 <= third <= 5, third
+    page.clock.fast_forward("10:00")
+    page.clock.run_for(1000)
+    expect(page.locator("#live-notice")).to_have_text(
+        "Still working — refresh the page to check again.")
+    assert polls_during(30) == 0  # it stopped
+    expect(page.locator(".placeholder-title")).to_have_text("Generating flashcards...")
+    screenshot("job-polling-gave-up")
