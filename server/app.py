@@ -26,6 +26,7 @@ from server.keys import (
     DSN,
     GENERATOR,
     HUB,
+    JOBS,
     LIBRARY,
     LISTENER,
     METRICS,
@@ -39,6 +40,7 @@ from server.maintenance import run_maintenance
 from server.metrics import Metrics
 from server.queue.engine import JobQueue
 from server.queue.listener import Listener
+from server.queue.service import JobService
 from server.queue.workers import WorkerPool, WorkerSettings
 from server.store.library import StudyLibrary
 
@@ -130,6 +132,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         user_concurrency=settings.user_concurrency,
     )
     app[LIBRARY] = StudyLibrary(pool)
+    app[JOBS] = JobService(app[QUEUE], app[LIBRARY], app[METRICS])
     app[HUB] = EventHub(app[METRICS])
     app[WORKERS] = WorkerPool(
         queue=app[QUEUE],

@@ -1,77 +1,93 @@
-"""Errors with meaning, raised by the domain side of the server and mapped to HTTP once,
-in server.http_errors. Each carries the contract's error code."""
+"""Errors with meaning, raised by the queue, the library and the views' input checks.
+
+Each carries the contract's error code and the data a client may act on; none knows about
+HTTP. server.http.errors is the one place that turns them into a status code, headers and
+an ``ErrorBody``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 
 class ApiError(Exception):
-    status = 400
     code = "BAD_REQUEST"
 
     def __init__(self, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.message = message
         self.extra = extra
-        self.headers: dict[str, str] = {}
-
-    def body(self) -> dict[str, Any]:
-        return {"error": self.message, "code": self.code, **self.extra}
 
 
 class InvalidJson(ApiError):
-    status, code = 400, "INVALID_JSON"
+    code = "INVALID_JSON"
 
 
 class Unauthorized(ApiError):
-    status, code = 401, "UNAUTHORIZED"
+    code = "UNAUTHORIZED"
 
 
 class CsrfRejected(ApiError):
-    status, code = 403, "CSRF_REJECTED"
+    code = "CSRF_REJECTED"
 
 
 class NotFound(ApiError):
-    status, code = 404, "NOT_FOUND"
+    code = "NOT_FOUND"
 
 
 class NotRetryable(ApiError):
-    status, code = 409, "NOT_RETRYABLE"
+    code = "NOT_RETRYABLE"
 
 
 class AlreadyFinished(ApiError):
-    status, code = 409, "ALREADY_FINISHED"
-
-
-class PayloadTooLarge(ApiError):
-    status, code = 413, "PAYLOAD_TOO_LARGE"
+    code = "ALREADY_FINISHED"
 
 
 class UnsupportedMediaType(ApiError):
-    status, code = 415, "UNSUPPORTED_MEDIA_TYPE"
+    code = "UNSUPPORTED_MEDIA_TYPE"
 
 
 class ValidationFailed(ApiError):
-    status, code = 422, "VALIDATION_ERROR"
+    code = "VALIDATION_ERROR"
+
+    @classmethod
+    def from_pydantic(
+        cls, message: str, err: ValidationError, prefix: tuple[str, ...] = ()
+    ) -> ValidationFailed:
+        return cls(message, details=validation_details(err, prefix))
 
 
 class IdempotencyKeyReused(ApiError):
-    status, code = 422, "IDEMPOTENCY_KEY_REUSED"
+    code = "IDEMPOTENCY_KEY_REUSED"
 
 
 class RateLimited(ApiError):
-    status, code = 429, "RATE_LIMITED"
+    """The user's rolling-window quota for this job type is used up.
 
-    def __init__(self, message: str, *, retry_after_s: int, limit: int) -> None:
+    ``limit`` and ``reset_s`` are what the ``RateLimit-*`` headers say; ``retry_after_s`` is
+    when the oldest job in the window leaves it (the body's ``retryAfter``).
+    """
+
+    code = "RATE_LIMITED"
+
+    def __init__(
+        self, message: str, *, job_type: str, limit: int, reset_s: int, retry_after_s: int
+    ) -> None:
         super().__init__(message, retryAfter=retry_after_s)
-        self.headers = {
-            "Retry-After": str(retry_after_s),
-            "RateLimit-Limit": str(limit),
-            "RateLimit-Remaining": "0",
-            "RateLimit-Reset": str(retry_after_s),
-        }
+        self.job_type = job_type
+        self.limit = limit
+        self.remaining = 0
+        self.reset_s = reset_s
+        self.retry_after_s = retry_after_s
 
 
-class ServiceUnavailable(ApiError):
-    status, code = 503, "UNAVAILABLE"
+def validation_details(err: ValidationError, prefix: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    """pydantic's errors as the contract's ``details``: ``{field, message}``, the field a
+    dotted camelCase path, never the input value (it may be 100k characters, or a secret)."""
+    details = []
+    for item in err.errors(include_url=False, include_input=False):
+        loc = ".".join(str(part) for part in (*prefix, *item["loc"]))
+        details.append({"field": loc or "body", "message": item["msg"]})
+    return details

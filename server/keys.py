@@ -12,6 +12,7 @@ from server.http.events import EventHub
 from server.metrics import Metrics
 from server.queue.engine import JobQueue
 from server.queue.listener import Listener
+from server.queue.service import JobService
 from server.queue.workers import WorkerPool
 from server.store.library import StudyLibrary
 
@@ -22,6 +23,7 @@ DSN = web.AppKey("dsn", str)
 POOL = web.AppKey("pool", asyncpg.Pool)
 GENERATOR = web.AppKey("generator", StudyGenerator)
 QUEUE = web.AppKey("queue", JobQueue)
+JOBS = web.AppKey("jobs", JobService)
 LIBRARY = web.AppKey("library", StudyLibrary)
 HUB = web.AppKey("hub", EventHub)
 LISTENER = web.AppKey("listener", Listener)

@@ -1,6 +1,7 @@
 """The JSON API of the contract (/api/...). Views validate at the edge, call a verb of the
-queue or the library, and render camelCase JSON; errors are raised as server.errors values
-and turned into responses in one place (server.http)."""
+job service, the queue or the library, and dump the models they get back by alias; errors
+are raised as server.errors values and turned into responses in one place
+(server.http.errors, through the middleware)."""
 
 from __future__ import annotations
 
@@ -14,29 +15,20 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from handlers.models import PAYLOAD_MODELS, DistractorPayload, JobType
+from handlers.models import JobType
 from server.errors import InvalidJson, NotFound, UnsupportedMediaType, ValidationFailed
 from server.http.auth import require_user
+from server.http.errors import rate_limit_headers
 from server.http.events import JobStream
-from server.keys import HUB, LIBRARY, METRICS, QUEUE, SETTINGS
+from server.http.schemas import FlashcardList, JobPage, json_model
+from server.keys import HUB, JOBS, LIBRARY, QUEUE, SETTINGS
 from server.queue.engine import Enqueued
-from server.queue.jobs import JobStatus, job_to_json
+from server.queue.jobs import Job, JobStatus
 
 routes = web.RouteTableDef()
 
-MAX_IDEMPOTENCY_KEY = 200
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
-
-
-class CreateJobRequest(BaseModel):
-    """The envelope of POST /api/jobs; ``payload`` is checked against the type's model."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: JobType
-    payload: dict[str, Any]
-    priority: Annotated[int, Field(ge=0, le=10, strict=True)] = 0
 
 
 class ListJobsQuery(BaseModel):
@@ -46,14 +38,6 @@ class ListJobsQuery(BaseModel):
     type: JobType | None = None
     limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE
     before: str | None = None
-
-
-def validation_details(err: ValidationError, prefix: tuple[str, ...] = ()) -> list[dict[str, str]]:
-    details = []
-    for item in err.errors(include_url=False, include_input=False):
-        loc = ".".join(str(part) for part in (*prefix, *item["loc"]))
-        details.append({"field": loc or "body", "message": item["msg"]})
-    return details
 
 
 def parse_uuid(raw: str, what: str = "job") -> UUID:
@@ -90,8 +74,8 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def encode_cursor(row: Any) -> str:
-    raw = f"{row['created_at'].isoformat()}|{row['id']}".encode()
+def encode_cursor(job: Job) -> str:
+    raw = f"{job.created_at.isoformat()}|{job.id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -118,64 +102,21 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         ) from None
 
 
-def _enqueued_response(enqueued: Enqueued, request: web.Request) -> web.Response:
-    job = job_to_json(enqueued.job)
-    headers = {"Location": f"/api/jobs/{job['id']}"}
+def _enqueued_response(enqueued: Enqueued) -> web.Response:
+    headers = {"Location": f"/api/jobs/{enqueued.job.id}"}
     if enqueued.rate is not None:
-        headers.update(enqueued.rate.headers())
-    if enqueued.created:
-        request.app[METRICS].jobs_enqueued.labels(job["type"]).inc()
-    return web.json_response(job, status=201 if enqueued.created else 200, headers=headers)
-
-
-async def validate_job_request(
-    request: web.Request, user_id: UUID, body: dict[str, Any]
-) -> tuple[CreateJobRequest, BaseModel]:
-    """The envelope and its typed payload, or ValidationFailed; shared by the JSON API and
-    the dashboard's no-script form posts (server.pages), so both refuse the same input."""
-    try:
-        envelope = CreateJobRequest.model_validate(body)
-    except ValidationError as err:
-        raise ValidationFailed(
-            "The job request is not valid.", details=validation_details(err)
-        ) from None
-    model = PAYLOAD_MODELS[envelope.type]
-    try:
-        payload = model.model_validate(envelope.payload)
-    except ValidationError as err:
-        raise ValidationFailed(
-            f"The payload is not valid for {envelope.type.value}.",
-            details=validation_details(err, ("payload",)),
-        ) from None
-    if isinstance(payload, DistractorPayload) and not await request.app[
-        LIBRARY
-    ].flashcard_exists(user_id, payload.flashcard_id):
-        raise ValidationFailed(
-            "The flashcard does not exist.",
-            details=[{"field": "payload.flashcardId", "message": "no such flashcard"}],
-        )
-    return envelope, payload
+        headers.update(rate_limit_headers(enqueued.rate))
+    return json_model(enqueued.job, status=201 if enqueued.created else 200, headers=headers)
 
 
 @routes.post("/api/jobs")
 async def create_job(request: web.Request) -> web.Response:
     user = require_user(request)
     body = await read_json_object(request)
-    envelope, payload = await validate_job_request(request, user.id, body)
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
-        raise ValidationFailed(
-            "The Idempotency-Key header must be 1 to 200 printable characters.",
-            details=[{"field": "Idempotency-Key", "message": "invalid"}],
-        )
-    enqueued = await request.app[QUEUE].enqueue(
-        user.id,
-        envelope.type.value,
-        payload.model_dump(mode="json", by_alias=True, exclude_none=True),
-        priority=envelope.priority,
-        idempotency_key=key,
+    enqueued = await request.app[JOBS].create(
+        user.id, body, idempotency_key=request.headers.get("Idempotency-Key")
     )
-    return _enqueued_response(enqueued, request)
+    return _enqueued_response(enqueued)
 
 
 @routes.get("/api/jobs")
@@ -184,41 +125,39 @@ async def list_jobs(request: web.Request) -> web.Response:
     try:
         query = ListJobsQuery.model_validate(dict(request.query))
     except ValidationError as err:
-        raise ValidationFailed(
-            "The query parameters are not valid.", details=validation_details(err)
-        ) from None
+        raise ValidationFailed.from_pydantic("The query parameters are not valid.", err) from None
     before = decode_cursor(query.before) if query.before else None
-    rows = await request.app[QUEUE].page(
+    jobs = await request.app[QUEUE].page(
         user.id,
         status=query.status.value if query.status else None,
         job_type=query.type.value if query.type else None,
         limit=query.limit,
         before=before,
     )
-    next_cursor = encode_cursor(rows[-1]) if len(rows) == query.limit else None
-    return web.json_response({"jobs": [job_to_json(r) for r in rows], "next": next_cursor})
+    next_cursor = encode_cursor(jobs[-1]) if len(jobs) == query.limit else None
+    return json_model(JobPage(jobs=jobs, next=next_cursor))
 
 
 @routes.get("/api/jobs/{id}")
 async def get_job(request: web.Request) -> web.Response:
     user = require_user(request)
-    row = await request.app[QUEUE].get(user.id, parse_uuid(request.match_info["id"]))
-    return web.json_response(job_to_json(row))
+    job = await request.app[QUEUE].get(user.id, parse_uuid(request.match_info["id"]))
+    return json_model(job)
 
 
 @routes.post("/api/jobs/{id}")
 @routes.post("/api/jobs/{id}/retry")
 async def retry_job(request: web.Request) -> web.Response:
     user = require_user(request)
-    enqueued = await request.app[QUEUE].retry(user.id, parse_uuid(request.match_info["id"]))
-    return _enqueued_response(enqueued, request)
+    enqueued = await request.app[JOBS].retry(user.id, parse_uuid(request.match_info["id"]))
+    return _enqueued_response(enqueued)
 
 
 @routes.delete("/api/jobs/{id}")
 async def cancel_job(request: web.Request) -> web.Response:
     user = require_user(request)
-    row = await request.app[QUEUE].cancel(user.id, parse_uuid(request.match_info["id"]))
-    return web.json_response(job_to_json(row))
+    job = await request.app[QUEUE].cancel(user.id, parse_uuid(request.match_info["id"]))
+    return json_model(job)
 
 
 @routes.get("/api/jobs/{id}/events")
@@ -258,18 +197,18 @@ async def list_flashcards(request: web.Request) -> web.Response:
     cards = await request.app[LIBRARY].flashcards(
         user.id, job_id=filters["jobId"], goal_id=filters["goalId"]
     )
-    return web.json_response({"flashcards": cards})
+    return json_model(FlashcardList(flashcards=cards))
 
 
 @routes.get("/api/flashcards/{id}")
 async def get_flashcard(request: web.Request) -> web.Response:
     user = require_user(request)
     card_id = parse_uuid(request.match_info["id"], "flashcard")
-    return web.json_response(await request.app[LIBRARY].flashcard(user.id, card_id))
+    return json_model(await request.app[LIBRARY].flashcard(user.id, card_id))
 
 
 @routes.get("/api/skill-trees/{id}")
 async def get_skill_tree(request: web.Request) -> web.Response:
     user = require_user(request)
     tree_id = parse_uuid(request.match_info["id"], "skill tree")
-    return web.json_response(await request.app[LIBRARY].skill_tree(user.id, tree_id))
+    return json_model(await request.app[LIBRARY].skill_tree(user.id, tree_id))

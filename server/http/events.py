@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from aiohttp import web
 
 from server.metrics import Metrics
 from server.queue.engine import CHANGES_PAGE, JobQueue
-from server.queue.jobs import JobStatus, job_to_json
+from server.queue.jobs import Job, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +159,7 @@ class JobStream:
         self.job_id = job_id
         self.keepalive_s = keepalive_s
         self.last_version = parse_last_event_id(request)
-        self._seen: dict[UUID, tuple[str, Any]] = {}
+        self._seen: dict[UUID, tuple[JobStatus, Any]] = {}
         self.response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream; charset=utf-8",
@@ -201,9 +200,9 @@ class JobStream:
     async def _send_initial(self) -> bool:
         if self.job_id is not None:
             job = await self.queue.get(self.user_id, self.job_id)
-            if job["version"] > self.last_version:
+            if job.version > self.last_version:
                 await self._send(job)
-            return JobStatus(job["status"]).is_terminal
+            return job.status.is_terminal
         if self.last_version:
             return await self._send_changes()
         for job in await self.queue.recent(self.user_id, INITIAL_JOBS):
@@ -213,27 +212,26 @@ class JobStream:
     async def _send_changes(self) -> bool:
         finished = False
         while True:
-            rows = await self.queue.changed_since(self.user_id, self.last_version, self.job_id)
-            for job in rows:
+            jobs = await self.queue.changed_since(self.user_id, self.last_version, self.job_id)
+            for job in jobs:
                 await self._send(job)
-                finished = self.job_id is not None and JobStatus(job["status"]).is_terminal
-            if len(rows) < CHANGES_PAGE:
+                finished = self.job_id is not None and job.status.is_terminal
+            if len(jobs) < CHANGES_PAGE:
                 return finished
 
-    async def _send(self, row: Any) -> None:
-        job = job_to_json(row)
-        previous = self._seen.get(row["id"])
+    async def _send(self, job: Job) -> None:
+        previous = self._seen.get(job.id)
         only_progress = (
             previous is not None
-            and previous[0] == job["status"]
-            and previous[1] != job["progress"]
-            and job["status"] == JobStatus.PROCESSING
+            and previous[0] == job.status
+            and previous[1] != job.progress
+            and job.status is JobStatus.PROCESSING
         )
-        self._seen[row["id"]] = (job["status"], job["progress"])
+        self._seen[job.id] = (job.status, job.progress)
         event = "progress" if only_progress else "job"
-        data = json.dumps(job, separators=(",", ":"))
-        await self._write(f"event: {event}\nid: {row['version']}\ndata: {data}\n\n")
-        self.last_version = max(self.last_version, row["version"])
+        data = job.model_dump_json(by_alias=True)
+        await self._write(f"event: {event}\nid: {job.version}\ndata: {data}\n\n")
+        self.last_version = max(self.last_version, job.version)
 
     def _abort(self) -> None:
         """Drop a client that fell behind: abort (not close: close would wait to flush to a

@@ -46,9 +46,11 @@ from handlers.models import JobType
 from server.errors import ApiError, NotFound
 from server.http.auth import USER_KEY
 from server.http.pages import enqueue_for_page, job_view, quiz_for, recent_jobs
+from server.http.errors import error_headers, http_status
 from server.keys import LIBRARY, QUEUE
-from server.queue.jobs import JobStatus, job_to_json
+from server.queue.jobs import JobStatus
 from server.store.users import User
+from server.wire import wire
 
 routes = web.RouteTableDef()
 
@@ -96,14 +98,14 @@ def parse_id(raw: str, message: str) -> UUID:
 
 async def owned_job(request: web.Request, user: User, raw_id: str) -> dict[str, Any]:
     try:
-        return job_to_json(await request.app[QUEUE].get(user.id, parse_id(raw_id, NO_SUCH_JOB)))
+        return wire(await request.app[QUEUE].get(user.id, parse_id(raw_id, NO_SUCH_JOB)))
     except NotFound:
         raise FragmentRefused(404, NO_SUCH_JOB) from None
 
 
 async def owned_card(request: web.Request, user: User, raw_id: str) -> dict[str, Any]:
     try:
-        return await request.app[LIBRARY].flashcard(user.id, parse_id(raw_id, NO_SUCH_CARD))
+        return wire(await request.app[LIBRARY].flashcard(user.id, parse_id(raw_id, NO_SUCH_CARD)))
     except NotFound:
         raise FragmentRefused(404, NO_SUCH_CARD) from None
 
@@ -152,7 +154,7 @@ async def cancel_job(request: web.Request) -> web.Response:
     user = fragment_user(request)
     job = await owned_job(request, user, request.match_info["id"])
     with contextlib.suppress(ApiError):  # ALREADY_FINISHED: the section shows how it ended
-        job = job_to_json(await request.app[QUEUE].cancel(user.id, UUID(job["id"])))
+        job = wire(await request.app[QUEUE].cancel(user.id, UUID(job["id"])))
     return render_fragment("fragments/job.html", request, await job_view(request, user, job))
 
 
@@ -197,9 +199,9 @@ async def generate_card_choices(request: web.Request) -> web.Response:
     except ApiError as err:
         context = choices_context(card, None, error=err.message)
         response = render_fragment(
-            "fragments/card_choices.html", request, context, status=err.status
+            "fragments/card_choices.html", request, context, status=http_status(err)
         )
-        response.headers.update(err.headers)
+        response.headers.update(error_headers(err))
         return response
     context = choices_context(card, job)
     return render_fragment("fragments/card_choices.html", request, context, status=201)

@@ -12,6 +12,8 @@ from aiohttp.abc import AbstractAccessLogger
 
 from server.errors import ApiError
 from server.http.auth import AUTH_VIA_COOKIE, USER_KEY, authenticate, check_same_origin
+from server.http.errors import api_error_response, error_response, http_status
+from server.http.schemas import ErrorBody
 from server.keys import POOL
 
 log = logging.getLogger(__name__)
@@ -53,10 +55,6 @@ def wants_json(request: web.Request) -> bool:
     )
 
 
-def error_response(status: int, code: str, message: str, **extra: object) -> web.Response:
-    return web.json_response({"error": message, "code": code, **extra}, status=status)
-
-
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure leaves as a JSON body with a code; a stack trace never leaves at all."""
@@ -64,31 +62,29 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)
     except ApiError as err:
         if wants_json(request):
-            response = web.json_response(err.body(), status=err.status)
-        else:  # a page's form post: a readable sentence, not a JSON document
-            response = web.Response(text=err.message, status=err.status)
-        response.headers.update(err.headers)
-        return response
+            return api_error_response(err)
+        # a page's form post: a readable sentence, not a JSON document
+        return web.Response(text=err.message, status=http_status(err))
     except web.HTTPException as exc:
         if exc.status < 400 or not wants_json(request):
             raise
         code = HTTP_CODES.get(exc.status, "HTTP_ERROR")
         message = HTTP_MESSAGES.get(exc.status, exc.reason)
-        return error_response(exc.status, code, message)
+        return error_response(exc.status, ErrorBody(error=message, code=code))
     except DATABASE_UNAVAILABLE as err:
         log.warning("database unavailable on %s %s: %s", request.method, request.path, err)
         if not wants_json(request):
             raise web.HTTPServiceUnavailable(text="The database is unavailable; retry.") from None
-        response = error_response(
-            503, "UNAVAILABLE", "The service is briefly unavailable; please retry."
+        body = ErrorBody(
+            error="The service is briefly unavailable; please retry.", code="UNAVAILABLE"
         )
-        response.headers["Retry-After"] = "2"
-        return response
+        return error_response(503, body, {"Retry-After": "2"})
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         if not wants_json(request):
             raise web.HTTPInternalServerError(text="Something went wrong on our side.") from None
-        return error_response(500, "INTERNAL_ERROR", "Something went wrong on our side.")
+        body = ErrorBody(error="Something went wrong on our side.", code="INTERNAL_ERROR")
+        return error_response(500, body)
 
 
 @web.middleware

@@ -1,4 +1,6 @@
-"""The OpenAPI document, generated from the same pydantic models that validate requests."""
+"""The OpenAPI document. Its components are generated from the pydantic models that validate
+requests and that every response is dumped from, so the document cannot drift from them;
+this module only lays out the paths."""
 
 from __future__ import annotations
 
@@ -17,9 +19,10 @@ from handlers.models import (
     SkillTreePayload,
     SkillTreeResult,
 )
-from server.http.api import CreateJobRequest
-
-JOB_STATUSES = ["pending", "processing", "completed", "failed", "cancelled"]
+from server.http.schemas import ErrorBody, FlashcardList, JobPage
+from server.queue.jobs import Job
+from server.queue.service import CreateJobRequest
+from server.store.models import FlashcardWithChoices, SkillTree
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -28,7 +31,7 @@ def _ref(name: str) -> dict[str, str]:
 
 def _error(description: str) -> dict[str, Any]:
     return {"description": description,
-            "content": {"application/json": {"schema": _ref("Error")}}}
+            "content": {"application/json": {"schema": _ref("ErrorBody")}}}
 
 
 def _ok(description: str, schema: dict[str, Any], status: str = "200") -> dict[str, Any]:
@@ -82,66 +85,18 @@ def openapi_document() -> dict[str, Any]:
         (FlashcardResult, "serialization"),
         (DistractorResult, "serialization"),
         (SkillTreeResult, "serialization"),
+        (Job, "serialization"),
+        (JobPage, "serialization"),
+        (FlashcardList, "serialization"),
+        (FlashcardWithChoices, "serialization"),
+        (SkillTree, "serialization"),
+        (ErrorBody, "serialization"),
     ]
     _, defs = models_json_schema(
         models, by_alias=True, ref_template="#/components/schemas/{model}"
     )
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))
     schemas["CreateJobRequest"] = _create_job_request()
-    schemas["Error"] = {
-        "type": "object", "required": ["error", "code"],
-        "properties": {"error": {"type": "string"}, "code": {"type": "string"},
-                       "details": {"type": "array", "items": {"type": "object"}},
-                       "retryAfter": {"type": "integer"}},
-    }
-    nullable_time = {"type": ["string", "null"], "format": "date-time"}
-    schemas["Job"] = {
-        "type": "object",
-        "required": ["id", "type", "status", "payload", "priority", "attempts", "maxAttempts",
-                     "createdAt", "version"],
-        "properties": {
-            "id": {"type": "string", "format": "uuid"},
-            "type": {"type": "string", "enum": ["flashcard_generation", "distractor_generation",
-                                                "skill_tree_generation"]},
-            "status": {"type": "string", "enum": JOB_STATUSES},
-            "payload": {"type": "object"},
-            "result": {"oneOf": [_ref("FlashcardResult"), _ref("DistractorResult"),
-                                 _ref("SkillTreeResult"), {"type": "null"}]},
-            "error": {"type": ["string", "null"]},
-            "priority": {"type": "integer", "minimum": 0, "maximum": 10},
-            "attempts": {"type": "integer"},
-            "maxAttempts": {"type": "integer"},
-            "progress": {"type": ["object", "null"]},
-            "retryOf": {"type": ["string", "null"], "format": "uuid"},
-            "cancelRequested": {"type": "boolean"},
-            "createdAt": {"type": "string", "format": "date-time"},
-            "startedAt": nullable_time,
-            "completedAt": nullable_time,
-            "nextRetryAt": nullable_time,
-            "usage": {"type": ["object", "null"], "properties": {
-                "inputTokens": {"type": "integer"}, "outputTokens": {"type": "integer"},
-                "provider": {"type": "string"}, "model": {"type": "string"}}},
-            "version": {"type": "integer"},
-        },
-    }
-    schemas["Flashcard"] = {
-        "type": "object",
-        "properties": {name: {"type": ["string", "null"]} for name in (
-            "id", "jobId", "question", "answer", "goalId", "nodeId", "messageId", "createdAt")}
-        | {"distractors": {"type": "array", "items": {"type": "object", "properties": {
-            "id": {"type": "string"}, "text": {"type": "string"}}}}},
-    }
-    schemas["SkillTree"] = {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"}, "goal": {"type": "string"},
-            "depth": {"type": "integer"}, "nodeCount": {"type": "integer"},
-            "nodes": {"type": "array", "items": {"type": "object", "properties": {
-                "id": {"type": "string"}, "parentId": {"type": ["string", "null"]},
-                "title": {"type": "string"}, "description": {"type": "string"},
-                "depth": {"type": "integer"}, "position": {"type": "integer"}}}},
-        },
-    }
     job = _ref("Job")
     common = {"401": _error("Missing or invalid credentials")}
     not_found = {"404": _error("No such job (or not yours)")}
@@ -161,16 +116,13 @@ def openapi_document() -> dict[str, Any]:
             "get": {
                 "summary": "List your jobs, newest first",
                 "parameters": [
-                    {"name": "status", "in": "query", "schema": {"type": "string",
-                                                                  "enum": JOB_STATUSES}},
-                    {"name": "type", "in": "query", "schema": {"type": "string"}},
+                    {"name": "status", "in": "query", "schema": _ref("JobStatus")},
+                    {"name": "type", "in": "query", "schema": _ref("JobType")},
                     {"name": "limit", "in": "query", "schema": {"type": "integer",
                                                                  "minimum": 1, "maximum": 100}},
                     {"name": "before", "in": "query", "schema": {"type": "string"}},
                 ],
-                "responses": _ok("A page of jobs", {"type": "object", "properties": {
-                    "jobs": {"type": "array", "items": job},
-                    "next": {"type": ["string", "null"]}}}) | {
+                "responses": _ok("A page of jobs", _ref("JobPage")) | {
                     "422": _error("Invalid query"), **common},
             },
         },
@@ -206,11 +158,11 @@ def openapi_document() -> dict[str, Any]:
             "summary": "Your flashcards",
             "parameters": [{"name": "jobId", "in": "query", "schema": {"type": "string"}},
                            {"name": "goalId", "in": "query", "schema": {"type": "string"}}],
-            "responses": _ok("Flashcards", {"type": "object", "properties": {
-                "flashcards": {"type": "array", "items": _ref("Flashcard")}}}) | common}},
+            "responses": _ok("Flashcards", _ref("FlashcardList")) | common}},
         "/api/flashcards/{id}": {"parameters": [_job_id_param()], "get": {
             "summary": "A flashcard with its answer choices",
-            "responses": _ok("The flashcard", _ref("Flashcard")) | not_found | common}},
+            "responses": _ok("The flashcard", _ref("FlashcardWithChoices")) | not_found
+            | common}},
         "/api/skill-trees/{id}": {"parameters": [_job_id_param()], "get": {
             "summary": "A skill tree (flat nodes)",
             "responses": _ok("The tree", _ref("SkillTree")) | not_found | common}},

@@ -37,9 +37,11 @@ from server.http.auth import (
     clear_session_cookie,
     set_session_cookie,
 )
-from server.keys import LIBRARY, METRICS, POOL, QUEUE, SETTINGS
-from server.queue.jobs import JobStatus, job_to_json
+from server.http.errors import http_status
+from server.keys import JOBS, LIBRARY, POOL, QUEUE, SETTINGS
+from server.queue.jobs import JobStatus
 from server.store.users import User, create_session, end_session, user_for_token
+from server.wire import wire
 
 routes = web.RouteTableDef()
 
@@ -374,7 +376,7 @@ async def render_dashboard(
     listed = await recent_jobs(request, user)
     jobs = listed["jobs"]
     cards = await app[LIBRARY].flashcards(user.id, job_id=None, goal_id=None, limit=DECK_CARDS)
-    decks = decks_of(cards)
+    decks = decks_of([wire(card) for card in cards])
     titles = {job["id"]: job_title(job) for job in jobs}
     for deck in decks:
         deck["title"] = titles.get(deck["jobId"])
@@ -382,7 +384,7 @@ async def render_dashboard(
     context = {
         **listed,
         "decks": decks,
-        "trees": trees,
+        "trees": [wire(tree) for tree in trees],
         "error": error.message if error else None,
         "details": error.extra.get("details", []) if error else [],
         "values": values or {},
@@ -393,10 +395,10 @@ async def render_dashboard(
 async def recent_jobs(request: web.Request, user: User) -> dict[str, Any]:
     """The recent-jobs list (the dashboard's and its fragment's context), with the newest
     job version it shows, so the page can skip events it already reflects."""
-    rows = await request.app[QUEUE].page(
+    recent = await request.app[QUEUE].page(
         user.id, status=None, job_type=None, limit=RECENT_JOBS, before=None
     )
-    jobs = [job_to_json(r) for r in rows]
+    jobs = [wire(job) for job in recent]
     return {"jobs": jobs, "jobs_version": max((job["version"] for job in jobs), default=0)}
 
 
@@ -420,7 +422,9 @@ async def create_job_from_form(request: web.Request) -> web.Response:
         job = await enqueue_for_page(request, user, job_request_from_form(form))
     except ApiError as err:  # VALIDATION_ERROR, RATE_LIMITED: say so next to the form
         values = {k: v for k, v in form.items() if isinstance(v, str)}
-        return await render_dashboard(request, user, error=err, values=values, status=err.status)
+        return await render_dashboard(
+            request, user, error=err, values=values, status=http_status(err)
+        )
     return see_other(f"/jobs/{job['id']}")
 
 
@@ -428,16 +432,9 @@ async def enqueue_for_page(
     request: web.Request, user: User, body: dict[str, Any]
 ) -> dict[str, Any]:
     """A job from a page's form (the dashboard's, or a card's fragment form), checked by the
-    JSON API's models; raises the same ApiErrors the API would."""
-    envelope, payload = await api.validate_job_request(request, user.id, body)
-    enqueued = await request.app[QUEUE].enqueue(
-        user.id,
-        envelope.type.value,
-        payload.model_dump(mode="json", by_alias=True, exclude_none=True),
-        priority=envelope.priority,
-    )
-    request.app[METRICS].jobs_enqueued.labels(envelope.type.value).inc()
-    return job_to_json(enqueued.job)
+    JSON API's service; raises the same ApiErrors the API would."""
+    enqueued = await request.app[JOBS].create(user.id, body)
+    return wire(enqueued.job)
 
 
 # ---------------------------------------------------------------- one job
@@ -448,7 +445,7 @@ async def job_page(request: web.Request) -> web.Response:
     user = page_user(request)
     try:
         job_id = api.parse_uuid(request.match_info["id"])
-        job = job_to_json(await request.app[QUEUE].get(user.id, job_id))
+        job = wire(await request.app[QUEUE].get(user.id, job_id))
     except NotFound:
         return not_found(request, "There is no such job, or it is not yours.")
     return await render_job(request, user, job)
@@ -485,12 +482,12 @@ async def finished_content(request: web.Request, user: User, job: dict[str, Any]
             cards = await library.flashcards(
                 user.id, job_id=UUID(job["id"]), goal_id=None, limit=DECK_CARDS
             )
-            return {"cards": cards}
+            return {"cards": [wire(card) for card in cards]}
         if job["type"] == JobType.DISTRACTOR_GENERATION and "flashcardId" in result:
             card = await library.flashcard(user.id, UUID(result["flashcardId"]))
-            return {"quiz": quiz_for(card, result.get("distractors") or [])}
+            return {"quiz": quiz_for(wire(card), result.get("distractors") or [])}
         if job["type"] == JobType.SKILL_TREE_GENERATION and "treeId" in result:
-            tree = await library.skill_tree(user.id, UUID(result["treeId"]))
+            tree = wire(await library.skill_tree(user.id, UUID(result["treeId"])))
             return {"tree": {**tree, "outline": outline(tree["nodes"])}}
     except NotFound:
         return {"missing": "What this job made has since been deleted."}
@@ -510,15 +507,13 @@ async def retry_from_form(request: web.Request) -> web.Response:
     user = page_user(request)
     try:
         job_id = api.parse_uuid(request.match_info["id"])
-        enqueued = await request.app[QUEUE].retry(user.id, job_id)
+        enqueued = await request.app[JOBS].retry(user.id, job_id)
     except NotFound:
         return not_found(request, "There is no such job, or it is not yours.")
     except ApiError as err:  # NOT_RETRYABLE, RATE_LIMITED
-        job = job_to_json(await request.app[QUEUE].get(user.id, job_id))
-        return await render_job(request, user, job, notice=err.message, status=err.status)
-    if enqueued.created:
-        request.app[METRICS].jobs_enqueued.labels(enqueued.job["type"]).inc()
-    return see_other(f"/jobs/{enqueued.job['id']}")
+        job = wire(await request.app[QUEUE].get(user.id, job_id))
+        return await render_job(request, user, job, notice=err.message, status=http_status(err))
+    return see_other(f"/jobs/{enqueued.job.id}")
 
 
 @routes.post("/jobs/{id}/cancel")
@@ -542,7 +537,7 @@ async def tree_page(request: web.Request) -> web.Response:
     user = page_user(request)
     try:
         tree_id = api.parse_uuid(request.match_info["id"], "skill tree")
-        tree = await request.app[LIBRARY].skill_tree(user.id, tree_id)
+        tree = wire(await request.app[LIBRARY].skill_tree(user.id, tree_id))
     except NotFound:
         return not_found(request, "There is no such skill tree, or it is not yours.")
     return render("tree.html", request, {"tree": {**tree, "outline": outline(tree["nodes"])}})

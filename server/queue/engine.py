@@ -31,10 +31,10 @@ from server.errors import (
     RateLimited,
 )
 from server.queue import queries as q
-from server.queue.jobs import RETRYABLE_BY_USER, JobStatus
+from server.queue.jobs import RETRYABLE_BY_USER, Job, JobStatus
 from server.store.library import write_outcome
 
-RATE_WINDOW_S = 3600
+RATE_WINDOW_S = 3600  # the rolling window of the rate limit, passed to RATE_WINDOW as $3
 CHANGES_PAGE = q.CHANGES_PAGE
 
 
@@ -60,23 +60,24 @@ def backoff_s(
 
 @dataclass(frozen=True)
 class RateInfo:
+    """The user's quota for a job type after this enqueue: ``remaining`` jobs may still be
+    created, and the window frees a slot in ``reset_s`` seconds."""
+
     limit: int
     remaining: int
     reset_s: int
 
-    def headers(self) -> dict[str, str]:
-        return {
-            "RateLimit-Limit": str(self.limit),
-            "RateLimit-Remaining": str(self.remaining),
-            "RateLimit-Reset": str(self.reset_s),
-        }
-
 
 @dataclass(frozen=True)
 class Enqueued:
-    job: asyncpg.Record
+    job: Job
     created: bool  # False for an idempotent replay
     rate: RateInfo | None
+
+
+# What a fenced write reports: None when the fence held (the job is no longer this
+# worker's, and nothing was written), else the status the job now has.
+Settled = JobStatus | None
 
 
 @dataclass(frozen=True)
@@ -149,17 +150,19 @@ class JobQueue:
                     replay = await self._replay(conn, user_id, idempotency_key, request_hash)
                     if replay is not None:
                         return replay
-                window = await conn.fetchrow(q.RATE_WINDOW, user_id, job_type)
+                window = await conn.fetchrow(q.RATE_WINDOW, user_id, job_type, RATE_WINDOW_S)
                 used = int(window["used"])
                 if used >= self.rate_limit:
                     retry_after = max(1, math.ceil(float(window["reset_s"] or 1)))
                     raise RateLimited(
                         f"You can create at most {self.rate_limit} {job_type} jobs per hour; "
                         f"try again in {retry_after} seconds.",
-                        retry_after_s=retry_after,
+                        job_type=job_type,
                         limit=self.rate_limit,
+                        reset_s=retry_after,
+                        retry_after_s=retry_after,
                     )
-                job = await conn.fetchrow(
+                row = await conn.fetchrow(
                     q.INSERT_JOB, user_id, job_type, payload, priority, self.max_attempts,
                     retry_of, idempotency_key, request_hash,
                 )
@@ -167,7 +170,7 @@ class JobQueue:
                     math.ceil(float(window["reset_s"])) if window["reset_s"] else RATE_WINDOW_S
                 )
                 rate = RateInfo(self.rate_limit, self.rate_limit - used - 1, max(reset, 1))
-                return Enqueued(job=job, created=True, rate=rate)
+                return Enqueued(job=Job.from_row(row), created=True, rate=rate)
         except asyncpg.UniqueViolationError:
             # the same key raced in under another job type (a different advisory lock)
             assert idempotency_key is not None
@@ -187,13 +190,13 @@ class JobQueue:
             raise IdempotencyKeyReused(
                 "This Idempotency-Key was already used for a different request."
             )
-        return Enqueued(job=row, created=False, rate=None)
+        return Enqueued(job=Job.from_row(row), created=False, rate=None)
 
-    async def get(self, user_id: UUID, job_id: UUID) -> asyncpg.Record:
+    async def get(self, user_id: UUID, job_id: UUID) -> Job:
         row = await self.pool.fetchrow(q.JOB_FOR_USER, job_id, user_id)
         if row is None:
             raise NotFound("No such job.")
-        return row
+        return Job.from_row(row)
 
     async def page(
         self,
@@ -203,25 +206,26 @@ class JobQueue:
         job_type: str | None,
         limit: int,
         before: tuple[Any, UUID] | None,
-    ) -> list[asyncpg.Record]:
+    ) -> list[Job]:
         before_at, before_id = before if before else (None, None)
-        return list(
-            await self.pool.fetch(
-                q.LIST_JOBS, user_id, status, job_type, before_at, before_id, limit
-            )
+        rows = await self.pool.fetch(
+            q.LIST_JOBS, user_id, status, job_type, before_at, before_id, limit
         )
+        return [Job.from_row(row) for row in rows]
 
     async def changed_since(
         self, user_id: UUID, version: int, job_id: UUID | None = None
-    ) -> list[asyncpg.Record]:
-        """At most CHANGES_PAGE rows, oldest change first: a full page means there may be more."""
-        return list(await self.pool.fetch(q.JOBS_CHANGED_SINCE, user_id, version, job_id))
+    ) -> list[Job]:
+        """At most CHANGES_PAGE jobs, oldest change first: a full page means there may be more."""
+        rows = await self.pool.fetch(q.JOBS_CHANGED_SINCE, user_id, version, job_id)
+        return [Job.from_row(row) for row in rows]
 
-    async def recent(self, user_id: UUID, limit: int) -> list[asyncpg.Record]:
+    async def recent(self, user_id: UUID, limit: int) -> list[Job]:
         """The user's most recently changed jobs, oldest change first."""
-        return list(await self.pool.fetch(q.RECENT_JOBS_BY_VERSION, user_id, limit))
+        rows = await self.pool.fetch(q.RECENT_JOBS_BY_VERSION, user_id, limit)
+        return [Job.from_row(row) for row in rows]
 
-    async def cancel(self, user_id: UUID, job_id: UUID) -> asyncpg.Record:
+    async def cancel(self, user_id: UUID, job_id: UUID) -> Job:
         """Pending → cancelled at once; processing → cancel_requested (the worker is told by
         the NOTIFY the update fires, and by its next heartbeat if that NOTIFY is missed)."""
         async with self.pool.acquire() as conn:
@@ -229,7 +233,7 @@ class JobQueue:
             if row is None:
                 row = await conn.fetchrow(q.REQUEST_CANCEL, job_id, user_id)
             if row is not None:
-                return row
+                return Job.from_row(row)
             current = await conn.fetchrow(q.JOB_FOR_USER, job_id, user_id)
         if current is None:
             raise NotFound("No such job.")
@@ -239,13 +243,13 @@ class JobQueue:
         """A failed or cancelled job is retried as a new job (retryOf), counted like any
         user-created job: a retry button must not be a way around the rate limit."""
         old = await self.get(user_id, job_id)
-        if JobStatus(old["status"]) not in RETRYABLE_BY_USER:
+        if old.status not in RETRYABLE_BY_USER:
             raise NotRetryable(
-                f"Only failed or cancelled jobs can be retried; this one is {old['status']}.",
-                status=old["status"],
+                f"Only failed or cancelled jobs can be retried; this one is {old.status}.",
+                status=old.status,
             )
         return await self.enqueue(
-            user_id, old["type"], old["payload"], priority=old["priority"], retry_of=old["id"]
+            user_id, old.type, old.payload, priority=old.priority, retry_of=old.id
         )
 
     # -------------------------------------------------------------- worker side
@@ -290,10 +294,10 @@ class JobQueue:
         *,
         provider: str,
         usage: dict[str, Any] | None,
-    ) -> bool:
+    ) -> Settled:
         """Write the outcome's rows and mark the job completed, atomically and fenced.
 
-        Returns False, having written nothing, when this worker no longer holds the job
+        Returns None, having written nothing, when this worker no longer holds the job
         (its lease expired and the job was reaped, re-claimed or cancelled).
         """
         async with self.pool.acquire() as conn, conn.transaction():
@@ -302,10 +306,10 @@ class JobQueue:
                 q.COMPLETE_JOB, job.id, worker_id, job.attempts, result, usage
             )
             if done is None:
-                return False  # nothing was written; the successor owns the job
+                return None  # nothing was written; the successor owns the job
             for statement, args in rows:
                 await conn.execute(statement, *args)
-            return True
+            return JobStatus.COMPLETED
 
     async def requeue(
         self,
@@ -315,12 +319,12 @@ class JobQueue:
         *,
         retry_after_s: float | None = None,
         usage: dict[str, Any] | None = None,
-    ) -> JobStatus | None:
+    ) -> Settled:
         """A retryable failure: back to pending after a backoff, or failed when the attempts
-        are used up. Returns the new status, or None if the fence says the job is not ours."""
+        are used up."""
         if not job.attempts_left:
             message = f"{error} (gave up after {job.attempts} attempts)"
-            return JobStatus.FAILED if await self.fail(job, worker_id, message, usage) else None
+            return await self.fail(job, worker_id, message, usage)
         delay = backoff_s(
             job.attempts, base_s=self.retry_base_s, cap_s=self.retry_max_s,
             retry_after_s=retry_after_s,
@@ -332,18 +336,18 @@ class JobQueue:
 
     async def fail(
         self, job: ClaimedJob, worker_id: str, error: str, usage: dict[str, Any] | None = None
-    ) -> bool:
+    ) -> Settled:
         row = await self.pool.fetchrow(q.FAIL_JOB, job.id, worker_id, job.attempts, error, usage)
-        return row is not None
+        return JobStatus.FAILED if row is not None else None
 
-    async def release(self, job: ClaimedJob, worker_id: str) -> bool:
+    async def release(self, job: ClaimedJob, worker_id: str) -> Settled:
         """Shutdown: hand the job back without charging the attempt."""
         row = await self.pool.fetchrow(q.RELEASE_JOB, job.id, worker_id, job.attempts)
-        return row is not None
+        return JobStatus.PENDING if row is not None else None
 
-    async def mark_cancelled(self, job: ClaimedJob, worker_id: str) -> bool:
+    async def mark_cancelled(self, job: ClaimedJob, worker_id: str) -> Settled:
         row = await self.pool.fetchrow(q.CANCEL_RUNNING_JOB, job.id, worker_id, job.attempts)
-        return row is not None
+        return JobStatus.CANCELLED if row is not None else None
 
     async def reap(self) -> list[tuple[UUID, str]]:
         """Jobs whose lease expired go back to pending (with backoff) or fail when their

@@ -7,15 +7,28 @@
     pending ──cancel──▶ cancelled
     failed, cancelled ──user retry──▶ (a new pending job with retryOf)
 
-`StrEnum` values mirror the CHECK constraint on background_jobs.status in schema.sql.
+`StrEnum` values mirror the CHECK constraint on background_jobs.status in schema.sql, and
+tests/unit/test_job_transitions.py checks that every status change written in
+server/queue/queries.py is an edge of ``TRANSITIONS``.
 """
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
+from uuid import UUID
+
+from handlers.models import (
+    DistractorPayload,
+    DistractorResult,
+    FlashcardPayload,
+    FlashcardResult,
+    JobType,
+    SkillTreePayload,
+    SkillTreeResult,
+)
+from server.wire import DocumentedAs, IsoTime, RowModel
 
 
 class JobStatus(StrEnum):
@@ -50,35 +63,69 @@ JOB_COLUMNS = (
 )
 
 
-def iso_or_none(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+class Usage(RowModel):
+    """What the job's LLM calls cost, stored as JSON on the row (keys a newer release adds
+    are ignored by an older reader rather than refused)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    provider: str | None = None
+    model: str | None = None
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
+JobPayload = Annotated[
+    dict[str, Any], DocumentedAs(FlashcardPayload, DistractorPayload, SkillTreePayload)
+]
+JobResult = Annotated[
+    dict[str, Any], DocumentedAs(FlashcardResult, DistractorResult, SkillTreeResult)
+]
 
 
-def job_to_json(row: Any) -> dict[str, Any]:
-    """The contract's camelCase Job from a background_jobs row (JOB_COLUMNS)."""
-    status = JobStatus(row["status"])
-    retry_scheduled = status is JobStatus.PENDING and row["attempts"] > 0
-    return {
-        "id": str(row["id"]),
-        "type": row["type"],
-        "status": status.value,
-        "payload": _json(row["payload"]),
-        "result": _json(row["result"]),
-        "error": row["error"],
-        "priority": row["priority"],
-        "attempts": row["attempts"],
-        "maxAttempts": row["max_attempts"],
-        "progress": _json(row["progress"]),
-        "retryOf": str(row["retry_of"]) if row["retry_of"] else None,
-        "cancelRequested": row["cancel_requested"],
-        "createdAt": iso_or_none(row["created_at"]),
-        "startedAt": iso_or_none(row["started_at"]),
-        "completedAt": iso_or_none(row["completed_at"]),
-        "nextRetryAt": iso_or_none(row["run_at"]) if retry_scheduled else None,
-        "usage": _json(row["usage"]),
-        "version": row["version"],
-    }
+class Job(RowModel):
+    """A job: what was asked (type, payload), where it stands, and what it made (result)."""
+
+    id: UUID
+    type: JobType
+    status: JobStatus
+    payload: JobPayload
+    result: JobResult | None
+    error: str | None
+    priority: int
+    attempts: int
+    max_attempts: int
+    progress: dict[str, Any] | None
+    retry_of: UUID | None
+    cancel_requested: bool
+    created_at: IsoTime
+    started_at: IsoTime | None
+    completed_at: IsoTime | None
+    next_retry_at: IsoTime | None
+    usage: Usage | None
+    version: int
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Job:
+        """A background_jobs row (JOB_COLUMNS) as a Job."""
+        retry_scheduled = row["status"] == JobStatus.PENDING and row["attempts"] > 0
+        return cls.model_validate(
+            {
+                "id": row["id"],
+                "type": row["type"],
+                "status": row["status"],
+                "payload": row["payload"],
+                "result": row["result"],
+                "error": row["error"],
+                "priority": row["priority"],
+                "attempts": row["attempts"],
+                "max_attempts": row["max_attempts"],
+                "progress": row["progress"],
+                "retry_of": row["retry_of"],
+                "cancel_requested": row["cancel_requested"],
+                "created_at": row["created_at"],
+                "started_at": row["started_at"],
+                "completed_at": row["completed_at"],
+                "next_retry_at": row["run_at"] if retry_scheduled else None,
+                "usage": row["usage"],
+                "version": row["version"],
+            }
+        )

@@ -11,11 +11,13 @@ from server.queue.jobs import JOB_COLUMNS
 # cannot be raced: the rate limit is exact, not approximately right.
 RATE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1::text || ':' || $2, 1))"
 
+# $3 is the window in seconds (server.queue.engine.RATE_WINDOW_S): one constant, not a
+# literal repeated here and in the engine's arithmetic.
 RATE_WINDOW = """
 SELECT count(*) AS used,
-       extract(epoch FROM min(created_at) + interval '1 hour' - now()) AS reset_s
+       extract(epoch FROM min(created_at) + make_interval(secs => $3) - now()) AS reset_s
 FROM background_jobs
-WHERE user_id = $1 AND type = $2 AND created_at > now() - interval '1 hour'
+WHERE user_id = $1 AND type = $2 AND created_at > now() - make_interval(secs => $3)
 """
 
 JOB_BY_IDEMPOTENCY_KEY = f"""

@@ -22,6 +22,7 @@ import socket
 import time
 import uuid
 from collections import deque
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -35,7 +36,8 @@ from handlers.generator import StudyGenerator
 from handlers.models import Outcome
 from handlers.registry import HandlerRegistry
 from server.metrics import Metrics
-from server.queue.engine import ClaimedJob, JobQueue
+from server.queue.engine import ClaimedJob, JobQueue, Settled
+from server.queue.jobs import JobStatus
 from server.store.library import UserLookups
 
 log = logging.getLogger(__name__)
@@ -274,21 +276,23 @@ class WorkerPool:
             requeue = self.queue.requeue(job, wid, UNEXPECTED_ERROR, usage=usage)
             await self._finish(job, requeue, "retried")
 
-    async def _finish(self, job: ClaimedJob, write: Any, outcome: str = "failed") -> None:
-        """Await a fenced write. A False/None answer means the fence held: the job is no
-        longer ours, and what we would have written is rightly discarded. A database error
-        leaves the job to the reaper, which re-runs it after the lease; nothing is lost."""
+    async def _finish(
+        self, job: ClaimedJob, write: Awaitable[Settled], outcome: str = "failed"
+    ) -> None:
+        """Await a fenced write. A None answer means the fence held: the job is no longer
+        ours, and what we would have written is rightly discarded. A database error leaves
+        the job to the reaper, which re-runs it after the lease; nothing is lost."""
         try:
-            accepted = await write
+            settled = await write
         except DB_ERRORS as err:
             log.warning("could not record %s for job %s (%s); the reaper will", outcome, job.id,
                         err)
             return
-        if accepted in (None, False):
+        if settled is None:
             log.info("job %s: fence rejected %s (lease lost)", job.id, outcome)
             outcome = "lost"
-        elif outcome == "retried" and accepted == "failed":
-            outcome = "failed"
+        elif outcome == "retried" and settled is JobStatus.FAILED:
+            outcome = "failed"  # the retry found the attempts used up
         self.metrics.job_outcomes.labels(job.type, outcome).inc()
 
     # -------------------------------------------------------------- heartbeat and reaper

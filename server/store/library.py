@@ -25,8 +25,8 @@ from handlers.models import (
     ValidatedTree,
 )
 from server.errors import NotFound
-from server.queue.jobs import iso_or_none
 from server.store import queries as q
+from server.store.models import Flashcard, FlashcardWithChoices, SkillTree, SkillTreeSummary
 
 Statement = tuple[str, tuple[Any, ...]]
 
@@ -106,81 +106,38 @@ def _tree_statements(
     return statements, result.model_dump(mode="json", by_alias=True)
 
 
-def _str(value: Any) -> str | None:
-    return str(value) if value is not None else None
-
-
-def flashcard_to_json(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "jobId": str(row["job_id"]),
-        "question": row["question"],
-        "answer": row["answer"],
-        "goalId": _str(row["goal_id"]),
-        "nodeId": _str(row["node_id"]),
-        "messageId": row["message_id"],
-        "createdAt": iso_or_none(row["created_at"]),
-    }
-
-
 class StudyLibrary:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
     async def flashcards(
         self, user_id: UUID, *, job_id: UUID | None, goal_id: UUID | None, limit: int = 500
-    ) -> list[dict[str, Any]]:
+    ) -> list[Flashcard]:
         rows = await self.pool.fetch(q.LIST_FLASHCARDS, user_id, job_id, goal_id, limit)
-        return [flashcard_to_json(r) for r in rows]
+        return [Flashcard.from_row(r) for r in rows]
 
-    async def flashcard(self, user_id: UUID, card_id: UUID) -> dict[str, Any]:
+    async def flashcard(self, user_id: UUID, card_id: UUID) -> FlashcardWithChoices:
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(q.FLASHCARD_FOR_USER, card_id, user_id)
             if row is None:
                 raise NotFound("No such flashcard.")
             distractors = await conn.fetch(q.DISTRACTORS_FOR_CARD, card_id)
-        card = flashcard_to_json(row)
-        card["distractors"] = [{"id": str(d["id"]), "text": d["text"]} for d in distractors]
-        return card
+        return FlashcardWithChoices.from_rows(row, distractors)
 
     async def flashcard_exists(self, user_id: UUID, card_id: UUID) -> bool:
         return await self.pool.fetchrow(q.FLASHCARD_FOR_USER, card_id, user_id) is not None
 
-    async def skill_tree(self, user_id: UUID, tree_id: UUID) -> dict[str, Any]:
+    async def skill_tree(self, user_id: UUID, tree_id: UUID) -> SkillTree:
         async with self.pool.acquire() as conn:
             tree = await conn.fetchrow(q.SKILL_TREE_FOR_USER, tree_id, user_id)
             if tree is None:
                 raise NotFound("No such skill tree.")
             nodes = await conn.fetch(q.SKILL_NODES, tree_id)
-        return {
-            "id": str(tree["id"]),
-            "jobId": str(tree["job_id"]),
-            "goal": tree["goal"],
-            "description": tree["description"],
-            "depth": tree["depth"],
-            "nodeCount": tree["node_count"],
-            "createdAt": iso_or_none(tree["created_at"]),
-            "nodes": [
-                {
-                    "id": str(n["id"]),
-                    "parentId": _str(n["parent_id"]),
-                    "title": n["title"],
-                    "description": n["description"],
-                    "depth": n["depth"],
-                    "position": n["position"],
-                }
-                for n in nodes
-            ],
-        }
+        return SkillTree.from_rows(tree, nodes)
 
-    async def skill_trees(self, user_id: UUID, limit: int = 50) -> list[dict[str, Any]]:
+    async def skill_trees(self, user_id: UUID, limit: int = 50) -> list[SkillTreeSummary]:
         rows = await self.pool.fetch(q.LIST_SKILL_TREES, user_id, limit)
-        return [
-            {"id": str(r["id"]), "jobId": str(r["job_id"]), "goal": r["goal"],
-             "depth": r["depth"], "nodeCount": r["node_count"],
-             "createdAt": iso_or_none(r["created_at"])}
-            for r in rows
-        ]
+        return [SkillTreeSummary.from_row(r) for r in rows]
 
 
 class UserLookups:

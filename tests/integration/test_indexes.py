@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from server.queue import queries as q
+from server.queue.engine import RATE_WINDOW_S
 from server.store.users import create_user
 
 
@@ -50,7 +51,7 @@ async def test_reaper_uses_the_lease_index(db: asyncpg.Pool, loaded: uuid.UUID) 
 
 
 async def test_rate_window_uses_the_rate_index(db: asyncpg.Pool, loaded: uuid.UUID) -> None:
-    text = await plan(db, q.RATE_WINDOW, loaded, "flashcard_generation")
+    text = await plan(db, q.RATE_WINDOW, loaded, "flashcard_generation", RATE_WINDOW_S)
     assert "background_jobs_rate_idx" in text
 
 

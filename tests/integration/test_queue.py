@@ -66,7 +66,7 @@ async def test_claim_takes_higher_priority_first_then_oldest(db: asyncpg.Pool) -
     first = await queue.claim("w", TYPES)
     second = await queue.claim("w", TYPES)
     assert first is not None and second is not None
-    assert (first.id, second.id) == (high.job["id"], low.job["id"])
+    assert (first.id, second.id) == (high.job.id, low.job.id)
     assert first.attempts == 1  # counted at claim
 
 
@@ -188,7 +188,7 @@ async def test_every_change_bumps_the_version_but_heartbeats_do_not(db: asyncpg.
     user, _ = await create_user(db, "v")
     queue = make_queue(db)
     created = await queue.enqueue(user.id, "flashcard_generation", {"content": "x"})
-    versions = [created.job["version"]]
+    versions = [created.job.version]
     job = await _claim_one(queue)
     versions.append(await db.fetchval("SELECT version FROM background_jobs"))
     await queue.heartbeat("w", [job.id])

@@ -1,0 +1,74 @@
+"""The one place where the domain's errors become HTTP: a status code, headers and an
+``ErrorBody``. The queue and the library raise server.errors values and never see HTTP."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from server.errors import (
+    AlreadyFinished,
+    ApiError,
+    CsrfRejected,
+    IdempotencyKeyReused,
+    InvalidJson,
+    NotFound,
+    NotRetryable,
+    RateLimited,
+    Unauthorized,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from server.http.schemas import ErrorBody, json_model
+from server.queue.engine import RateInfo
+
+HTTP_STATUS: dict[type, int] = {
+    ApiError: 400,
+    InvalidJson: 400,
+    Unauthorized: 401,
+    CsrfRejected: 403,
+    NotFound: 404,
+    NotRetryable: 409,
+    AlreadyFinished: 409,
+    UnsupportedMediaType: 415,
+    ValidationFailed: 422,
+    IdempotencyKeyReused: 422,
+    RateLimited: 429,
+}
+
+
+def http_status(err: ApiError) -> int:
+    """The status of the nearest class in the error's ancestry that has one."""
+    for cls in type(err).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]
+    return HTTP_STATUS[ApiError]
+
+
+def rate_limit_headers(rate: RateInfo) -> dict[str, str]:
+    """``RateLimit-*`` as the contract states them: what is left after this request."""
+    return {
+        "RateLimit-Limit": str(rate.limit),
+        "RateLimit-Remaining": str(rate.remaining),
+        "RateLimit-Reset": str(rate.reset_s),
+    }
+
+
+def error_headers(err: ApiError) -> dict[str, str]:
+    if isinstance(err, RateLimited):
+        rate = RateInfo(err.limit, err.remaining, err.reset_s)
+        return {"Retry-After": str(err.retry_after_s), **rate_limit_headers(rate)}
+    return {}
+
+
+def error_body(err: ApiError) -> ErrorBody:
+    return ErrorBody.model_validate({"error": err.message, "code": err.code, **err.extra})
+
+
+def error_response(
+    status: int, body: ErrorBody, headers: dict[str, str] | None = None
+) -> web.Response:
+    return json_model(body, status=status, headers=headers, exclude_none=True)
+
+
+def api_error_response(err: ApiError) -> web.Response:
+    return error_response(http_status(err), error_body(err), error_headers(err))
