@@ -45,8 +45,8 @@ from aiohttp import web
 from handlers.models import JobType
 from server.errors import ApiError, NotFound
 from server.http.auth import USER_KEY
-from server.http.pages import enqueue_for_page, job_view, quiz_for, recent_jobs
 from server.http.errors import error_headers, http_status
+from server.http.pages import enqueue_for_page, job_view, quiz_for, recent_jobs
 from server.keys import LIBRARY, QUEUE
 from server.queue.jobs import JobStatus
 from server.store.users import User
