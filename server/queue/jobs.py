@@ -14,6 +14,7 @@ server/queue/queries.py is an edge of ``TRANSITIONS``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any
@@ -61,6 +62,13 @@ JOB_COLUMNS = (
     "progress, retry_of, cancel_requested, run_at, usage, version, created_at, started_at, "
     "completed_at"
 )
+
+
+def _decoded(value: Any) -> Any:
+    """A JSON column as the object it holds. A value stored as a JSON *string* of an object
+    (written already-encoded through the pool's json codec) is read as that object, as the
+    Job JSON always has been."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 class Usage(RowModel):
@@ -112,20 +120,20 @@ class Job(RowModel):
                 "id": row["id"],
                 "type": row["type"],
                 "status": row["status"],
-                "payload": row["payload"],
-                "result": row["result"],
+                "payload": _decoded(row["payload"]),
+                "result": _decoded(row["result"]),
                 "error": row["error"],
                 "priority": row["priority"],
                 "attempts": row["attempts"],
                 "max_attempts": row["max_attempts"],
-                "progress": row["progress"],
+                "progress": _decoded(row["progress"]),
                 "retry_of": row["retry_of"],
                 "cancel_requested": row["cancel_requested"],
                 "created_at": row["created_at"],
                 "started_at": row["started_at"],
                 "completed_at": row["completed_at"],
                 "next_retry_at": row["run_at"] if retry_scheduled else None,
-                "usage": row["usage"],
+                "usage": _decoded(row["usage"]),
                 "version": row["version"],
             }
         )
