@@ -15,14 +15,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from handlers.catalog import default_registry
 from handlers.generator import StudyGenerator
 from handlers.providers import build_generator
+from handlers.providers.cpu import ProcessPool, default_pool_size
 from handlers.registry import HandlerRegistry
-from server.config import Settings
+from server.config import LLMProvider, Settings
 from server.database import apply_schema, create_pool, resolve_database_url
 from server.http import api, fragments, pages
 from server.http.events import EventHub
 from server.http.middleware import auth_middleware, errors_middleware
 from server.http.openapi import openapi_document
 from server.keys import (
+    CPU_POOL,
     DSN,
     GENERATOR,
     HUB,
@@ -63,6 +65,8 @@ def create_app(
     app[REGISTRY] = registry if registry is not None else default_registry()
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(database_ctx)
+    if generator is None:
+        app.cleanup_ctx.append(cpu_pool_ctx)
     app.cleanup_ctx.append(generator_ctx(generator))
     app.cleanup_ctx.append(services_ctx)
     app.cleanup_ctx.append(listener_ctx)
@@ -99,6 +103,29 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
             stop_embedded()
 
 
+async def cpu_pool_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Processes for the offline generator's computation, so no input can stall this loop.
+
+    Only a replica that runs jobs with the offline provider needs them. They start in the
+    background (a job arriving first waits for them); teardown comes after the workers have
+    stopped, so no process is mid-call.
+    """
+    settings = app[SETTINGS]
+    if settings.provider is not LLMProvider.OFFLINE or settings.workers == 0:
+        yield
+        return
+    pool = ProcessPool(
+        default_pool_size(settings.workers), time_limit_s=settings.offline_time_limit_seconds
+    )
+    app[CPU_POOL] = pool
+    starting = asyncio.ensure_future(pool.start())
+    yield
+    starting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await starting
+    await pool.aclose()
+
+
 def generator_ctx(
     given: StudyGenerator | None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -110,6 +137,7 @@ def generator_ctx(
             model=settings.model,
             base_url=settings.anthropic_base_url,
             timeout_s=settings.llm_timeout_seconds,
+            cpu=app.get(CPU_POOL),
         )
         app[GENERATOR] = generator
         log.info("generation provider: %s (%s)", generator.provider, generator.model)

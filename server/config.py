@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(default=1.0, gt=0, le=3600)
     retry_max_seconds: float = Field(default=300.0, gt=0, le=86_400)
     job_timeout_seconds: float = Field(default=600.0, gt=0, le=86_400)
+    # One offline generator call (one chunk) past this is killed: no input may hold a worker.
+    offline_time_limit_seconds: float = Field(default=30.0, gt=0, le=3600)
     shutdown_grace_seconds: float = Field(default=25.0, ge=0, le=3600)
     user_concurrency: int = Field(default=2, ge=1, le=1000)
     retention_days: int = Field(default=30, ge=1, le=3650)

@@ -6,6 +6,7 @@ import asyncpg
 from aiohttp import web
 
 from handlers.generator import StudyGenerator
+from handlers.providers.cpu import ProcessPool
 from handlers.registry import HandlerRegistry
 from server.config import Settings
 from server.http.events import EventHub
@@ -21,6 +22,7 @@ REGISTRY = web.AppKey("registry", HandlerRegistry)
 METRICS = web.AppKey("metrics", Metrics)
 DSN = web.AppKey("dsn", str)
 POOL = web.AppKey("pool", asyncpg.Pool)
+CPU_POOL = web.AppKey("cpu_pool", ProcessPool)
 GENERATOR = web.AppKey("generator", StudyGenerator)
 QUEUE = web.AppKey("queue", JobQueue)
 JOBS = web.AppKey("jobs", JobService)

@@ -77,14 +77,18 @@ class ProcessPool:
         for _ in range(size):
             self._idle.put_nowait(self._new_executor())
         self.replaced = 0  # executors killed and replaced, for tests and logs
+        self._starting: set[asyncio.Future[None]] = set()
         self._closed = False
 
     async def start(self) -> None:
-        """Start every process now, so no job's time limit pays for the start-up."""
+        """Start every process now, so no job's time limit pays for the start-up.
+
+        Starting a process blocks its caller (for the first, the forkserver boots too), so
+        it happens in a thread; a call that arrives meanwhile waits for a started slot.
+        """
         executors = [self._idle.get_nowait() for _ in range(self._idle.qsize())]
-        loop = asyncio.get_running_loop()
         try:
-            await asyncio.gather(*(loop.run_in_executor(e, _ready) for e in executors))
+            await asyncio.gather(*(asyncio.to_thread(_warm, e) for e in executors))
         finally:
             for executor in executors:
                 self._idle.put_nowait(executor)
@@ -119,21 +123,32 @@ class ProcessPool:
             healthy = False
             raise
         finally:
-            if not healthy:
-                executor = self._replace(executor)
-            self._idle.put_nowait(executor)
+            if healthy:
+                self._idle.put_nowait(executor)
+            else:
+                self._replace(executor)
 
-    def _replace(self, executor: ProcessPoolExecutor) -> ProcessPoolExecutor:
+    def _replace(self, executor: ProcessPoolExecutor) -> None:
+        """Kill the slot's process; a fresh one joins the idle slots once it has started."""
         _kill(executor)
         self._all.discard(executor)
         self.replaced += 1
         fresh = self._new_executor()
-        fresh.submit(_ready)  # its process starts now, not inside the next job's time limit
-        return fresh
+        task = asyncio.ensure_future(self._release_when_started(fresh))
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
+
+    async def _release_when_started(self, executor: ProcessPoolExecutor) -> None:
+        try:
+            await asyncio.to_thread(_warm, executor)
+        finally:
+            self._idle.put_nowait(executor)
 
     async def aclose(self) -> None:
         """Stop every worker process. Callers have finished (the workers stopped first)."""
         self._closed = True
+        for task in list(self._starting):
+            task.cancel()
         executors, self._all = list(self._all), set()
         for executor in executors:
             _kill(executor)
@@ -144,6 +159,10 @@ class ProcessPool:
 
 def _ready() -> None:
     """A call that does nothing: submitting it makes the executor start its process."""
+
+
+def _warm(executor: ProcessPoolExecutor) -> None:
+    executor.submit(_ready).result()
 
 
 def _kill(executor: ProcessPoolExecutor) -> None:
