@@ -54,7 +54,9 @@ class _Deck:
         for draft in drafts:
             if added == limit:
                 return
-            card = CardDraft(question=_tidy(draft.question), answer=_tidy(draft.answer))
+            card = CardDraft(
+                question=_tidy(draft.question), answer=_tidy(draft.answer), source=draft.source
+            )
             key = question_key(card.question)
             if key in self._questions:
                 continue

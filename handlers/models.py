@@ -107,6 +107,11 @@ class CardDraft(BaseModel):
 
     question: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
     answer: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    # The passage of the material the card was made from (the sentence it quotes), so a
+    # reader can check the card against its source. Optional: not every generator has it.
+    source: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1_000)] | None = (
+        None
+    )
 
 
 class NodeDraft(BaseModel):

@@ -59,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
                        help="instead: time the offline generator on this text (no database)")
     bench.add_argument("--chars", type=int, default=60_000,
                        help="with --offline: repeat or cut the text to this many characters")
+    bench.add_argument("--quality", metavar="DIR", nargs="?", const="",
+                       help="instead: score offline cards on the held-out texts (default: "
+                            "tests/quality/heldout) for key-fact recall, flaws, distractors")
+    bench.add_argument("--max-cards", type=int, default=20,
+                       help="with --quality: cards asked of each text")
+    bench.add_argument("--show-cards", action="store_true",
+                       help="with --quality: print every card with its flags")
     return parser
 
 
@@ -85,6 +92,12 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_with_database(settings, _migrate_report, migrate=False))
     if args.command == "user":
         return asyncio.run(_with_database(settings, _user_create(args.name, args.json)))
+    if args.command == "bench" and args.quality is not None:
+        from server.bench.quality import quality_benchmark
+
+        return asyncio.run(quality_benchmark(
+            args.quality or None, max_cards=args.max_cards, show_cards=args.show_cards
+        ))
     if args.command == "bench" and args.offline:
         from server.bench.offline import offline_generation_speed
 

@@ -63,6 +63,12 @@ _SENTENCE_END = re.compile(r"(?<![.!?])[.!?]++[\"'\u201d\u2019)\]]*+\s+")
 _DOTTED_INITIALISM = re.compile(r"(?:[a-z]\.)+[a-z]")
 # The one word pattern of the offline generator (key terms and vocabulary share it).
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9'\u2019-]*[A-Za-z0-9]|[A-Za-z]")
+# "**Term**: definition", "Term: definition", "Term - definition": one glossary entry. Each
+# such line is a block of its own even with no blank line between entries.
+GLOSSARY_LINE = re.compile(
+    r"^\*\*(?P<term>[^*]{1,60})\*\*\s*(?::|\s[\u2014\u2013-]|[\u2014\u2013])\s*(?P<def>\S.*)$"
+    r"|^(?P<plain>[A-Z][\w()'\u2019 -]{0,40}?)(?::|\s[\u2014\u2013-])\s+(?P<pdef>\S.*)$"
+)
 # A line longer than this is prose, never a heading or a rule: headings are short, and the
 # checks below then never look at a long line at all.
 MAX_HEADING_CHARS = 200
@@ -245,6 +251,11 @@ class _BlockBuilder:
             return
         if self._kind is BlockKind.LIST_ITEM and self._lines and indented:
             self._lines.append(line)
+            return
+        if GLOSSARY_LINE.match(line):
+            self.flush()
+            self._lines.append(line)
+            self.flush()
             return
         if previous_blank and looks_like_heading(line):
             self.flush()

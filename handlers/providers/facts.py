@@ -12,7 +12,9 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from handlers.providers.card_lint import describes_a_person
 from handlers.providers.extract import (
+    GLOSSARY_LINE,
     Block,
     Vocabulary,
     clean_inline,
@@ -57,16 +59,6 @@ _PREDICATE_BLOCK = word_set(
     """
 )
 
-_PERSON_NOUNS = word_set(
-    """
-    scientist physicist chemist biologist mathematician philosopher astronomer geologist
-    meteorologist botanist naturalist economist engineer inventor writer author poet
-    king queen emperor empress monarch ruler leader general politician statesman lawyer
-    revolutionary journalist monk priest explorer physician doctor teacher professor
-    researcher pioneer founder president minister bishop geographer historian theorist
-    """
-)
-
 _DISCOVERY_VERBS = {
     "discovered": "discover",
     "invented": "invent",
@@ -93,6 +85,7 @@ _DISCOVERY = "|".join(_DISCOVERY_VERBS)
 _NAME = r"[A-Z][\w'\u2019.-]*(?: (?:(?:de|da|van|von|der|du|le|la) )?[A-Z][\w'\u2019.-]*){0,4}"
 _NAMES = rf"{_NAME}(?:,? and {_NAME})?"
 _YEAR = r"(?:1\d{3}|20\d{2})"
+_YEAR_START = re.compile(rf"^(?:the )?(?:{_YEAR}|\d{{1,4}} BC)")
 
 _NAMING = re.compile(
     r"^(?P<x>.+?) (?P<be>is|are|was|were) (?P<also>also )?(?P<verb>called|known as|termed|named)"
@@ -115,6 +108,15 @@ _WHEN_DONE = re.compile(
     rf"(?: by [^,;]+?)?(?: in| on)(?: [A-Z][a-z]+)?(?: \d{{1,2}},?)?(?: [A-Z][a-z]+)?"
     rf" (?P<year>{_YEAR})\b"
 )
+# "The letters were cast from an alloy ...": what a thing was made from, measured in, ...
+_PASSIVE = re.compile(
+    r"^(?P<x>[^,;:]+?) (?P<be>is|are|was|were) (?:(?:first|usually|often|mainly|also) )?"
+    r"(?P<verb>[a-z]+(?:ed|en|wn)|cast|made|built|held|found|kept|sold|brought|taught|set)"
+    r" (?P<prep>from|of|in|into|with|for|as|on) (?P<y>[^;]+)$"
+)
+_PASSIVE_BLOCK = word_set("known called named termed defined composed born based located used")
+# ", a goldsmith from Mainz," between a name and its verb hides the verb from the readers.
+_INNER_APPOSITIVE = re.compile(r"^(?P<who>[A-Z][^,]{1,60}), (?:an?|the) [^,]{3,80}, (?P<rest>.+)$")
 _IS_A = re.compile(r"^(?P<x>.+?) (?P<be>is|are|was|were) (?P<y>.+)$")
 _APPOSITIVE = re.compile(rf"(?:^|(?<=[\s(]))(?P<x>{_NAME}), (?P<y>an? [^,;()]{{3,80}}?),")
 _REFLEXIVE = re.compile(r" (?:himself|herself|itself|themselves)\b")
@@ -126,16 +128,16 @@ _VAGUE_SUBJECT = re.compile(
     re.IGNORECASE,
 )
 _INTRO_PHRASE = re.compile(r"^(?:In|Within|For|At) [^,\d]{1,40}, ")
-_GLOSSARY = re.compile(
-    r"^\*\*(?P<term>[^*]{1,60})\*\*\s*(?::|\s[\u2014\u2013-]|[\u2014\u2013])\s*(?P<def>\S.*)$"
-    r"|^(?P<plain>[A-Z][\w()'\u2019 -]{1,40}):\s+(?P<pdef>\S.*)$"
-)
+_GLOSSARY = GLOSSARY_LINE
 _ANSWER_CUTS = re.compile(
     r"; | \u2014 | \u2013 | -- |, which |, while |, whereas |, but |, although |, so that "
     r"|, for example"
     r"|, e\.g\.| \(e\.g\.| \(for example|,? such as |, \w+ly "
     r"|, and (?:it|they|this|these|that|he|she|its|their|the|a|an) "
     r"| and (?:\w+ly|is|are|was|were|has|have|had|can|could|may|might|will|would|then|also) "
+    r"| and (?=[a-z]+s (?:within|to|in|at|by|with|the|a|an)\b)"
+    # "amperes, named after Ampere": a comma and a participle start a reduced clause.
+    r"|, (?=[a-z]+(?:ed|en|wn) )"
     # ", the Second Estate was the nobility": a comma opening a new clause.
     r"|, (?=(?:the |a |an )?[\w-]+(?: [\w-]+){0,3} (?:is|are|was|were) )"
 )
@@ -169,10 +171,18 @@ def glossary_fact(block: Block, vocab: Vocabulary) -> Fact | None:
     definition_sentences = split_sentences(clean_inline(match.group("def") or match.group("pdef")))
     if not term or len(term.split()) > 5 or not definition_sentences:
         return None
+    if any(ch.isdigit() for ch in term):
+        return None  # "Lecture 4: The Water Cycle" is a title, not an entry
     answer = trim_answer(definition_sentences[0])
     if answer is None or len(answer.split()) < 2:
         return None
+    if all(w[:1].isupper() for w in answer.split() if len(w) > 3):
+        return None  # "Volcanoes: Frequently Asked Questions": a subtitle
     subject = question_subject(term, vocab)
+    # A glossary capitalises its entries: "Inflation" is a common noun unless the text
+    # shows it as a name elsewhere ("Pangaea").
+    if " " not in subject and subject[1:].islower() and subject.lower() not in vocab.names:
+        subject = subject.lower()
     if answer.split()[0].lower() in {"a", "an", "the"}:
         verb = "are" if _looks_plural(term) and not answer.lower().startswith("a") else "is"
         question = f"What {verb} {subject}?"
@@ -260,14 +270,38 @@ def _when_done(text: str, vocab: Vocabulary) -> Fact | None:
     return Fact(question, m["year"], m["x"], FactKind.DATE)
 
 
+def _passive(text: str, vocab: Vocabulary) -> Fact | None:
+    m = _PASSIVE.match(text)
+    if not m or m["verb"] in _PASSIVE_BLOCK or not _subject_ok(m["x"], max_words=6):
+        return None
+    if re.search(r" (?:and|or|but)(?: |$)", m["x"]):
+        return None  # "A dictionary maps keys to values and is written with": two clauses
+    if m["prep"] == "in" and _YEAR_START.match(m["y"]):
+        return None  # "was built in 1889" is a date: _when_done asks it
+    answer = trim_answer(m["y"])
+    if answer is None or len(answer.split()) > 12:
+        return None
+    question = f"What {m['be']} {question_subject(m['x'], vocab)} {m['verb']} {m['prep']}?"
+    return Fact(question, answer, m["x"], FactKind.DEFINITION)
+
+
+def _without_apposition(text: str, vocab: Vocabulary) -> Fact | None:
+    """ "Johannes Gutenberg, a goldsmith from Mainz, developed ..." read without the middle."""
+    m = _INNER_APPOSITIVE.match(text)
+    if not m:
+        return None
+    core = f"{m['who']} {m['rest']}"
+    return _who_did(core, vocab) or _when_done(core, vocab)
+
+
 def _is_a(text: str, vocab: Vocabulary) -> Fact | None:
     m = _IS_A.match(text)
     if not m or not _subject_ok(m["x"], max_words=6) or not _defines(m["be"], m["y"]):
         return None
     answer = trim_answer(m["y"])
-    if answer is None:
-        return None
-    asker = "Who" if _names_a_person(answer) else "What"
+    if answer is None or (len(answer.split()) == 1 and answer.islower()):
+        return None  # "Shield volcanoes are broad": a description, not what they are
+    asker = "Who" if describes_a_person(answer) else "What"
     question = f"{asker} {m['be']} {question_subject(m['x'], vocab)}?"
     return Fact(question, answer, m["x"], FactKind.DEFINITION)
 
@@ -279,7 +313,7 @@ def _appositive(text: str, vocab: Vocabulary) -> Fact | None:
     answer = trim_answer(m["y"])
     if answer is None or len(answer.split()) > 10:
         return None
-    if _names_a_person(answer):
+    if describes_a_person(answer):
         question = f"Who was {m['x']}?"
     else:
         verb = "are" if _looks_plural(m["x"]) else "is"
@@ -287,7 +321,19 @@ def _appositive(text: str, vocab: Vocabulary) -> Fact | None:
     return Fact(question, answer, m["x"], FactKind.DEFINITION)
 
 
-_READERS = (_naming, _defined, _refers, _means, _consists, _by_whom, _who_did, _when_done, _is_a)
+_READERS = (
+    _naming,
+    _defined,
+    _refers,
+    _means,
+    _consists,
+    _by_whom,
+    _who_did,
+    _without_apposition,
+    _when_done,
+    _passive,
+    _is_a,
+)
 
 
 # ---------------------------------------------------------------- shared pieces
@@ -361,11 +407,6 @@ def _defines(be: str, predicate: str) -> bool:
             and words[1].lower() not in {"than", "to", "by"}
         )
     return False
-
-
-def _names_a_person(answer: str) -> bool:
-    head = [w.lower().strip(",") for w in answer.split()[:5]]
-    return any(w in _PERSON_NOUNS for w in head)
 
 
 def _is_name(candidate: str, vocab: Vocabulary) -> bool:

@@ -43,6 +43,9 @@ _NOUN_PHRASE_OPENERS = word_set(
 )
 
 
+_DETERMINERS = word_set("the a an its their his her this these those each every")
+
+
 @dataclass(frozen=True)
 class Term:
     key: str  # lower-case words joined by single spaces
@@ -159,7 +162,11 @@ def _content_runs(sentence: str) -> Iterator[tuple[list[str], bool]]:
             run = []
         lower = word.lower()
         if lower in STOPWORDS or lower.endswith(("'s", "\u2019s")) or len(word) < 2:
-            if run:
+            if run and joined and lower in _DETERMINERS and len(run) > 1:
+                # "a vaccine trains the ...": a run right before a determiner ends in a verb.
+                yield run[:-1], run_opened and len(run) - 1 <= _MAX_GRAM
+                yield run[-1:], False
+            elif run:
                 closes = joined and lower in _NOUN_PHRASE_CLOSERS
                 yield run, (run_opened or closes) and len(run) <= _MAX_GRAM
             run = []

@@ -11,14 +11,33 @@ Usage: the offline provider spends no tokens, so it adds nothing to ``usage`` (0
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from handlers.errors import PermanentError
 from handlers.models import CardDraft, NodeDraft
 from handlers.providers.answer_choices import choose_distractors
+from handlers.providers.card_lint import (
+    BLANK,
+    CLOZE_PREFIX,
+    Check,
+    LintSource,
+    is_near_duplicate,
+    is_noun_modifier,
+    lint_card,
+    question_identity,
+)
 from handlers.providers.cpu import CpuRunner, InlineRunner
-from handlers.providers.extract import Document, Sentence, normalize, word_set, words_of
+from handlers.providers.extract import (
+    STOPWORDS,
+    BlockKind,
+    Document,
+    Sentence,
+    normalize,
+    word_set,
+    words_of,
+)
 from handlers.providers.facts import FactKind, fact_from_sentence, glossary_fact, is_vague_subject
 from handlers.providers.keyterms import KeyTerms
 from handlers.providers.outline import tree_from_outline
@@ -26,25 +45,19 @@ from handlers.providers.outline import tree_from_outline
 if TYPE_CHECKING:
     from handlers.context import Usage
 
-BLANK = "____"
-CLOZE_PREFIX = "Fill in the blank: "
+__all__ = ["BLANK", "CLOZE_PREFIX", "OfflineDeck", "OfflineGenerator", "extract_cards"]
+
 MAX_QUESTION_CHARS = 500
+MAX_SOURCE_CHARS = 1_000
 _FACT_WORDS = (4, 50)
 _CLOZE_WORDS = (8, 45)
+_CLAUSE_WORDS = 7
 _YEAR = re.compile(r"(?<![\w-])(1\d{3}|20\d{2})(?![\w-])")
 # A sentence opening like this leans on the one before it: as a cloze it is ambiguous.
 _CONTEXT_OPENERS = word_set(
     "it its this these that those they their he she his her such here there"
 )
 _KIND_ORDER = {FactKind.DEFINITION: 0, FactKind.NAMING: 0, FactKind.PERSON: 1, FactKind.DATE: 2}
-
-
-@dataclass(frozen=True)
-class _Card:
-    question: str
-    answer: str
-    position: int
-    score: float
 
 
 class OfflineGenerator:
@@ -126,17 +139,73 @@ def _skill_tree(
 
 
 def extract_cards(material: str, max_cards: int) -> list[CardDraft]:
-    """Definition-style cards first, then key-term clozes; each group in reading order."""
+    """Question cards first, then clozes; each group in reading order."""
+    return extract_deck(material, max_cards).cards
+
+
+@dataclass
+class OfflineDeck:
+    cards: list[CardDraft]
+    dropped: Counter[Check] = field(default_factory=Counter)  # candidates the linter refused
+
+
+def extract_deck(material: str, max_cards: int) -> OfflineDeck:
+    """The cards, and what the final gate (the card linter) dropped on the way.
+
+    Every candidate card is linted; a flagged one is dropped and counted, never shown.
+    Selection covers the material: each pick comes from the section (heading, or paragraph
+    when there are none) with the fewest cards so far, the best candidate there first.
+    """
+    deck = OfflineDeck([])
     if max_cards <= 0:
-        return []
+        return deck
     doc = Document.parse(material)
     terms = KeyTerms([s.text for s in doc.sentences], [h.text for h in doc.headings])
+    lint = LintSource.of(material, doc)
+    section = _sections(doc)
     selection = _Selection(normalize(material))
-    facts = sorted(_fact_cards(doc, terms), key=lambda c: (-c.score, c.position))
+    facts = _gated(_fact_cards(doc, terms, section), lint, deck.dropped)
     chosen = selection.take(facts, max_cards)
-    clozes = sorted(_cloze_cards(doc, terms, selection), key=lambda c: (-c.score, c.position))
+    clozes = _gated(_cloze_cards(doc, terms, section, selection), lint, deck.dropped)
     chosen += selection.take(clozes, max_cards - len(chosen))
-    return [CardDraft(question=c.question, answer=c.answer) for c in chosen]
+    deck.cards = [
+        CardDraft(question=c.question, answer=c.answer, source=c.source[:MAX_SOURCE_CHARS])
+        for c in chosen
+    ]
+    return deck
+
+
+@dataclass(frozen=True)
+class _Card:
+    question: str
+    answer: str
+    position: int  # the sentence (or clause: see _unit) it came from: one card per unit
+    score: float
+    section: int
+    source: str  # the sentence(s) quoted
+
+
+def _gated(cards: list[_Card], lint: LintSource, dropped: Counter[Check]) -> list[_Card]:
+    kept: list[_Card] = []
+    for card in cards:
+        flags = lint_card(card.question, card.answer, lint)
+        if flags:
+            dropped.update(flags)
+        else:
+            kept.append(card)
+    return kept
+
+
+def _sections(doc: Document) -> dict[int, int]:
+    """Block index -> section: a heading opens one; with no headings, each block is one."""
+    section: dict[int, int] = {}
+    current = 0
+    headed = bool(doc.headings)
+    for block in doc.blocks:
+        if block.kind is BlockKind.HEADING or not headed:
+            current += 1
+        section[block.index] = current
+    return section
 
 
 class _Selection:
@@ -146,35 +215,38 @@ class _Selection:
         self.source = normalized_source
         self.sentences: set[int] = set()
         self.answers: set[str] = set()
-        self.questions: set[str] = set()
+        self.keys: list[tuple[str, str]] = []
+        self.per_section: Counter[int] = Counter()
 
-    def fresh(self, question: str, answer: str, position: int) -> bool:
-        answer_key, question_key = normalize(answer), _question_key(question)
+    def fresh(self, card: _Card) -> bool:
+        answer_key = normalize(card.answer)
+        key = (question_identity(card.question), answer_key)
         return (
-            position not in self.sentences
+            card.position not in self.sentences
             and answer_key not in self.answers
-            and question_key not in self.questions
             and answer_key in self.source  # grounded: the answer is quoted from the material
-            and answer_key not in normalize(question)
-            and len(question) <= MAX_QUESTION_CHARS
+            and len(card.question) <= MAX_QUESTION_CHARS
+            and not any(is_near_duplicate(key, other) for other in self.keys)
         )
 
     def take(self, cards: list[_Card], limit: int) -> list[_Card]:
-        """The best ``limit`` fresh cards, returned in reading order."""
+        """``limit`` fresh cards, least-covered section first; returned in reading order."""
+        pending = sorted(cards, key=lambda c: (-c.score, c.position))
         taken: list[_Card] = []
-        for card in cards:
-            if len(taken) >= limit:
-                break
-            if not self.fresh(card.question, card.answer, card.position):
+        while pending and len(taken) < limit:
+            best = min(range(len(pending)), key=lambda i: self.per_section[pending[i].section])
+            card = pending.pop(best)
+            if not self.fresh(card):
                 continue
             self.sentences.add(card.position)
             self.answers.add(normalize(card.answer))
-            self.questions.add(_question_key(card.question))
+            self.keys.append((question_identity(card.question), normalize(card.answer)))
+            self.per_section[card.section] += 1
             taken.append(card)
         return sorted(taken, key=lambda c: c.position)
 
 
-def _fact_cards(doc: Document, terms: KeyTerms) -> list[_Card]:
+def _fact_cards(doc: Document, terms: KeyTerms, section: dict[int, int]) -> list[_Card]:
     cards: list[_Card] = []
     for sentence in doc.sentences:
         if not _FACT_WORDS[0] <= sentence.words <= _FACT_WORDS[1]:
@@ -183,7 +255,10 @@ def _fact_cards(doc: Document, terms: KeyTerms) -> list[_Card]:
         if fact is None:
             continue
         score = _relevance(sentence.text, terms) - _KIND_ORDER[fact.kind]
-        cards.append(_Card(fact.question, fact.answer, sentence.position, score))
+        cards.append(
+            _Card(fact.question, fact.answer, _unit(sentence.position), score,
+                  section[sentence.block], sentence.text)
+        )
     # Glossary lines ("**Osmosis**: ...") are one-sentence blocks; they sort by their block.
     first_position = {s.block: s.position for s in reversed(doc.sentences)}
     for block in doc.blocks:
@@ -191,71 +266,221 @@ def _fact_cards(doc: Document, terms: KeyTerms) -> list[_Card]:
         if glossary is not None and block.index in first_position:
             score = _relevance(block.text, terms)
             cards.append(
-                _Card(glossary.question, glossary.answer, first_position[block.index], score)
+                _Card(glossary.question, glossary.answer, _unit(first_position[block.index]), score,
+                      section[block.index], block.text)
             )
     return cards
 
 
-def _cloze_cards(doc: Document, terms: KeyTerms, selection: _Selection) -> list[_Card]:
+def _cloze_cards(
+    doc: Document, terms: KeyTerms, section: dict[int, int], selection: _Selection
+) -> list[_Card]:
+    """Per sentence, its best blank; a sentence that leans on the one before it ("This rest
+    is called ...", "He was ...") is quoted together with that sentence."""
     cards: list[_Card] = []
+    previous: Sentence | None = None
+    top = terms.ranked[0].score if terms.ranked else 1.0
     for sentence in doc.sentences:
-        if sentence.position in selection.sentences or not _cloze_worthy(sentence):
+        context = previous if previous is not None and previous.block == sentence.block else None
+        previous = sentence
+        if _unit(sentence.position) in selection.sentences:
             continue
-        card = _cloze(sentence, terms, selection)
+        text = _self_contained(sentence, context)
+        if text is None:
+            continue
+        clauses = _clauses(sentence) if text == sentence.text else [sentence]
+        for k, clause in enumerate(clauses):
+            cards.extend(
+                _cloze_options(clause, text if len(clauses) == 1 else clause.text, terms, doc,
+                               top, section[sentence.block], _unit(sentence.position, k))
+            )
+    return cards
+
+
+_UNITS_PER_SENTENCE = 4
+# "..., and the Chinese artisan Bi Sheng made ...": a second main clause, a second fact.
+_CLAUSE_BREAK = re.compile(r"; |, and (?=(?:the|a|an|[A-Z][a-z]+) )")
+
+
+def _unit(position: int, clause: int = 0) -> int:
+    """A card's source unit: a sentence, or one main clause of a long one, in reading order."""
+    return position * _UNITS_PER_SENTENCE + clause
+
+
+def _clauses(sentence: Sentence) -> list[Sentence]:
+    """The main clauses of a sentence when each can stand alone as a cloze, else itself.
+
+    A clause becomes a card of its own, so a sentence with two facts can give two cards
+    that do not show each other's answer.
+    """
+    parts = _CLAUSE_BREAK.split(sentence.text, maxsplit=_UNITS_PER_SENTENCE - 1)
+    if len(parts) < 2 or any(len(p.split()) < _CLAUSE_WORDS for p in parts):
+        return [sentence]
+    clauses = []
+    for k, part in enumerate(parts):
+        text = part.strip()
+        # Quoted as written (a capital added at most), so the card still quotes the text.
+        text = text[:1].upper() + text[1:]
+        clauses.append(Sentence(text=text, block=sentence.block, position=sentence.position))
+        if k and not _cloze_worthy(clauses[-1], standalone=True):
+            return [sentence]
+    return clauses
+
+
+def _self_contained(sentence: Sentence, context: Sentence | None) -> str | None:
+    """The sentence as a cloze can quote it, or None if it cannot stand as a card."""
+    if not _cloze_worthy(sentence):
+        return None
+    words = words_of(sentence.text)
+    if words[0].lower() not in _CONTEXT_OPENERS and not is_vague_subject(sentence.text):
+        return sentence.text
+    if context is None or not _cloze_worthy(context, standalone=True):
+        return None
+    combined = f"{context.text} {sentence.text}"
+    return combined if len(combined.split()) <= _CLOZE_WORDS[1] + 15 else None
+
+
+def _cloze_worthy(sentence: Sentence, *, standalone: bool = False) -> bool:
+    low, high = _CLOZE_WORDS
+    words = words_of(sentence.text)
+    ok = (
+        low <= sentence.words <= high
+        and not sentence.text.endswith(("?", ":"))
+        and sentence.text[-1:] in ".!\"')\u201d\u2019"
+        and bool(words)
+    )
+    if ok and standalone:
+        return words[0].lower() not in _CONTEXT_OPENERS and not is_vague_subject(sentence.text)
+    return ok
+
+
+# What a blank should hide, best first: the word a sentence names ("called propolis"), a
+# name, a number with its unit, a year, then the sentence's key terms (TF-IDF), each
+# widened to its whole compound ("waggle dance", not "dance").
+_NAMED = re.compile(
+    r"\b(?:called|known as|termed|named)\s+(?:the |a |an )?"
+    r"(?P<t>[^\s,;.()]+(?: [^\s,;.()]+){0,3}?)"
+    r"(?=[,;.()]|\s(?P<stop>and|or|which|that|in|from|by|for|because)\b|$)"
+)
+# "the hand mould, a device that ...": the phrase an appositive defines.
+_APPOSED = re.compile(
+    r"(?:\bthe |\ba |\ban |^)(?P<t>[a-z][\w-]{2,30}(?: [a-z][\w-]{2,30}){0,2}), (?:a|an) [a-z]"
+)
+_NOT_NAMES = word_set("BC AD BCE CE")
+_NAME_SPAN = re.compile(
+    r"(?<![\w'\u2019-])[A-Z][\w'\u2019-]{0,30}"
+    r"(?: (?:(?:de|da|van|von|der|of|the) )?[A-Z][\w'\u2019-]{0,30}){0,3}"
+)
+_NUMBER_SPAN = re.compile(
+    r"(?<![\w.,])(?:AD )?\d{1,3}(?:,\d{3}){0,4}(?:\.\d{1,6})?(?:\d{1,3})?"
+    r"(?: ?(?:%|\u00b0C|\u00b0F|BC|BCE|AD|CE)(?![\w]))?(?!\w|,\d|\.\d)"
+)
+_WEIGHT = {
+    "named": 5.0,
+    "apposed": 4.5,
+    "names": 3.5,
+    "measure": 3.0,
+    "year": 2.5,
+    "name": 2.0,
+    "number": 1.5,
+}
+
+
+def _cloze_options(
+    sentence: Sentence,
+    text: str,
+    terms: KeyTerms,
+    doc: Document,
+    top: float,
+    section: int,
+    unit: int,
+) -> list[_Card]:
+    """Every candidate blank of this sentence as a card (the gate and selection choose)."""
+    offset = len(text) - len(sentence.text)  # the blank goes in the sentence, not its context
+    relevance = _relevance(sentence.text, terms) / top
+    spans: list[tuple[float, int, int]] = []
+    for m in _NAMED.finditer(text, offset):
+        start, end = m.start("t"), m.end("t")
+        if m.group("stop") and " " in m.group("t") and text.count(m.group("t")) < 2:
+            end = start + len(m.group("t").split()[0])  # "called phagocytes [engulf] and"
+        spans.append((_WEIGHT["named"], start, end))
+    for m in _APPOSED.finditer(text, offset):
+        spans.append((_WEIGHT["apposed"], m.start("t"), m.end("t")))
+    for m in _NAME_SPAN.finditer(text, offset):
+        span = _name_span(m, doc, at_start=m.start() == offset)
+        if span is not None:
+            spans.append((_WEIGHT["names" if " " in text[span[0]:span[1]] else "name"], *span))
+    for m in _NUMBER_SPAN.finditer(text, offset):
+        raw = m.group()
+        kind = "year" if _YEAR.fullmatch(raw) or raw.endswith(("BC", "AD", "CE")) else (
+            "measure" if not raw[-1].isdigit() else "number"
+        )
+        spans.append((_WEIGHT[kind], m.start(), m.end()))
+    for term in terms.in_text(sentence.text):
+        if not term.nounish:
+            continue
+        pattern = r"(?<![\w-])" + r"\s+".join(map(re.escape, term.key.split())) + r"(?![\w-])"
+        found = list(re.finditer(pattern, text[offset:], flags=re.IGNORECASE))
+        if len(found) != 1:
+            continue
+        start, end = _widen_to_compound(text, offset + found[0].start(), offset + found[0].end())
+        spans.append((1.0 + term.words + term.score / top, start, end))
+    cards: list[_Card] = []
+    seen: set[tuple[int, int]] = set()
+    for weight, start, end in sorted(spans, key=lambda s: (-s[0], s[1])):
+        if (start, end) in seen or text.count(text[start:end]) != 1:
+            continue
+        seen.add((start, end))
+        card = _blanked(text, start, end, unit, relevance + weight, section)
         if card is not None:
             cards.append(card)
     return cards
 
 
-def _cloze_worthy(sentence: Sentence) -> bool:
-    low, high = _CLOZE_WORDS
-    words = words_of(sentence.text)
-    return (
-        low <= sentence.words <= high
-        and not sentence.text.endswith(("?", ":"))
-        and sentence.text[-1:] in ".!\"')\u201d\u2019"
-        and bool(words)
-        and words[0].lower() not in _CONTEXT_OPENERS
-        and not is_vague_subject(sentence.text)
-    )
-
-
-def _cloze(sentence: Sentence, terms: KeyTerms, selection: _Selection) -> _Card | None:
-    """Blank out the sentence's best unused key term (or its one year) exactly once."""
-    text = sentence.text
-    relevance = _relevance(text, terms)
-    years = _YEAR.findall(text)
-    if len(years) == 1:
-        card = _blanked(text, _YEAR.search(text), sentence.position, relevance)
-        if card is not None and selection.fresh(card.question, card.answer, card.position):
-            return card
-    for term in terms.in_text(text):
-        if not term.nounish:
-            continue
-        pattern = r"(?<![\w-])" + r"\s+".join(map(re.escape, term.key.split())) + r"(?![\w-])"
-        matches = list(re.finditer(pattern, text, flags=re.IGNORECASE))
-        if len(matches) != 1:
-            continue
-        card = _blanked(text, matches[0], sentence.position, term.score)
-        if card is not None and selection.fresh(card.question, card.answer, card.position):
-            return card
-    return None
-
-
-def _blanked(text: str, match: re.Match[str] | None, position: int, score: float) -> _Card | None:
-    if match is None:
+def _name_span(match: re.Match[str], doc: Document, *, at_start: bool) -> tuple[int, int] | None:
+    """A run of capitalised words as a blank, without the small words around it ("During
+    the Conflict" -> "Conflict") and never a capital that only marks the sentence start."""
+    words = match.group().split()
+    start = match.start()
+    while words and (
+        words[0].lower() in STOPWORDS or words[0] in _NOT_NAMES
+        or (at_start and words[0].lower() in doc.vocabulary.lowercase)
+    ):
+        start += len(words[0]) + 1
+        words = words[1:]
+        at_start = False
+    while words and (words[-1].lower() in STOPWORDS or words[-1] in _NOT_NAMES):
+        words = words[:-1]
+    if not words or (at_start and len(words) == 1):
         return None
-    rest = text[: match.start()] + BLANK + text[match.end() :]
+    if all(w.lower() in doc.vocabulary.lowercase for w in words):
+        return None
+    return start, start + len(" ".join(words))
+
+
+def _widen_to_compound(text: str, start: int, end: int) -> tuple[int, int]:
+    """ "honey [bee]" -> "[honey bee]": a noun that modifies the blank belongs in it."""
+    while True:
+        before = text[:start].rstrip(" ")
+        if len(before) == start or not before:
+            break
+        word = before.rsplit(" ", 1)[-1]
+        if not is_noun_modifier(word) or len(text[start - len(word) - 1 : end].split()) > 4:
+            break
+        start = len(before) - len(word)
+    return start, end
+
+
+def _blanked(
+    text: str, start: int, end: int, unit: int, score: float, section: int
+) -> _Card | None:
+    rest = text[:start] + BLANK + text[end:]
     if len(rest.split()) < 6:
         return None
-    return _Card(CLOZE_PREFIX + rest, match.group(), position, score)
+    return _Card(CLOZE_PREFIX + rest, text[start:end], unit, score, section, text)
 
 
 def _relevance(text: str, terms: KeyTerms) -> float:
     """How central a sentence is: the score of its best key term."""
     found = terms.in_text(text)
     return found[0].score if found else 0.0
-
-
-def _question_key(question: str) -> str:
-    return " ".join(re.findall(r"\w+", question.casefold()))

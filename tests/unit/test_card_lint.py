@@ -1,0 +1,96 @@
+"""The card linter's named checks, each on the broken card from issue 12 that it names."""
+
+from __future__ import annotations
+
+import pytest
+
+from handlers.providers.card_lint import (
+    AnswerKind,
+    Check,
+    LintSource,
+    answer_kind,
+    lint_card,
+    lint_deck,
+)
+
+PRESS = (
+    "Johannes Gutenberg, a goldsmith from Mainz, developed a printing system. A compositor "
+    "arranged the letters. About 180 copies were printed. The printing press lowered the cost "
+    "of books, and the printing press spread across Europe. Printed pamphlets carried his "
+    "ideas; his ideas spread across Germany after 1517. The letters were made of lead, tin, "
+    "antimony and copper, and they were cast in a hand mould."
+)
+SOURCE = LintSource.of(PRESS)
+
+
+def flags(question: str, answer: str) -> list[Check]:
+    return lint_card(question, answer, SOURCE)
+
+
+def test_a_sentence_read_as_a_definition_is_not_a_question() -> None:
+    assert Check.NOT_A_QUESTION in flags("What were About 180 copies?", "printed")
+
+
+def test_a_countable_noun_without_its_article_is_not_a_question() -> None:
+    assert Check.NOT_A_QUESTION in flags("What is compositor?", "arranged the letters")
+    assert Check.NOT_A_QUESTION not in flags("What is a compositor?", "arranged the letters")
+
+
+def test_a_person_asked_with_what_is_flagged() -> None:
+    assert Check.PERSON_AS_WHAT in flags("What is Johannes Gutenberg?", "a goldsmith from Mainz")
+    assert Check.PERSON_AS_WHAT not in flags("Who was Johannes Gutenberg?", "a goldsmith")
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("Fill in the blank: his ideas ____ across Germany after 1517.", "spread"),
+        ("Fill in the blank: The printing ____ lowered the cost of books, and the printing press "
+         "spread across Europe.", "press"),
+    ],
+)
+def test_a_blank_on_a_verb_or_half_a_term_is_weak(question: str, answer: str) -> None:
+    assert Check.WEAK_BLANK in flags(question, answer)
+
+
+def test_a_blank_on_the_key_term_is_not_weak() -> None:
+    card = ("Fill in the blank: The letters were made of lead, tin, antimony and copper, and they "
+            "were cast in a ____.", "hand mould")
+    assert flags(*card) == []
+
+
+def test_an_answer_not_in_the_source_is_flagged() -> None:
+    card = ("Who developed a printing system?", "Gutenberg's son")
+    assert Check.ANSWER_NOT_IN_SOURCE in flags(*card)
+
+
+def test_an_answer_with_several_facts_is_flagged() -> None:
+    card = ("What were the letters made of?", "lead, tin, antimony and copper")
+    assert Check.SEVERAL_FACTS in flags(*card)
+
+
+def test_a_question_that_gives_its_answer_away_is_flagged() -> None:
+    card = ("Who developed the Gutenberg press?", "Johannes Gutenberg")
+    assert Check.GIVES_ANSWER_AWAY in flags(*card)
+
+
+def test_a_cloze_that_needs_the_sentence_before_is_flagged() -> None:
+    assert Check.NEEDS_CONTEXT in flags(
+        "Fill in the blank: Printed pamphlets carried his ideas; his ideas spread across ____ "
+        "after 1517.", "Germany"
+    )
+
+
+def test_a_near_duplicate_of_an_earlier_card_is_flagged() -> None:
+    deck = [("What is a compositor?", "a worker"), ("What is compositor?", "a worker"),
+            ("Who developed a printing system?", "Johannes Gutenberg")]
+    assert [Check.NEAR_DUPLICATE in f for f in lint_deck(deck, SOURCE)] == [False, True, False]
+
+
+def test_answer_kinds() -> None:
+    assert answer_kind("1517") is AnswerKind.DATE
+    assert answer_kind("49 BC") is AnswerKind.DATE
+    assert answer_kind("about 180 copies") is AnswerKind.NUMBER
+    assert answer_kind("Johannes Gutenberg", question="Who developed it?") is AnswerKind.PERSON
+    assert answer_kind("hand mould") is AnswerKind.TERM
+    assert answer_kind("a device that cast letters quickly") is AnswerKind.DESCRIPTION
