@@ -19,7 +19,7 @@ from handlers.providers.cpu import ProcessPool, default_pool_size
 from handlers.registry import HandlerRegistry
 from server.config import LLMProvider, Settings
 from server.database import apply_schema, create_pool, resolve_database_url
-from server.http import api, fragments, pages
+from server.http import access_log, api, fragments, pages
 from server.http.events import EventHub
 from server.http.middleware import auth_middleware, errors_middleware
 from server.http.openapi import openapi_document
@@ -82,6 +82,7 @@ def create_app(
             web.get("/api/openapi.json", openapi),
         ]
     )
+    access_log.setup(app)
     pages.setup(app)
     app.add_routes(fragments.routes)
     return app

