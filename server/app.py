@@ -162,7 +162,9 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[LIBRARY] = StudyLibrary(pool)
     app[JOBS] = JobService(app[QUEUE], app[LIBRARY], app[METRICS])
-    app[HUB] = EventHub(app[METRICS])
+    app[HUB] = EventHub(
+        app[METRICS], app[QUEUE], max_streams_per_user=settings.max_streams_per_user
+    )
     app[WORKERS] = WorkerPool(
         queue=app[QUEUE],
         registry=app[REGISTRY],

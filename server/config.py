@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     user_concurrency: int = Field(default=2, ge=1, le=1000)
     retention_days: int = Field(default=30, ge=1, le=3650)
     poll_seconds: float = Field(default=2.0, gt=0, le=60)
+    max_streams_per_user: int = Field(default=20, ge=1, le=100_000)
     keepalive_seconds: float = Field(default=15.0, gt=0, le=300)
     secure_cookies: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

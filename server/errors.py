@@ -83,6 +83,16 @@ class RateLimited(ApiError):
         self.retry_after_s = retry_after_s
 
 
+class TooManyStreams(ApiError):
+    """More open SSE streams than CARDFORGE_MAX_STREAMS_PER_USER allows in this process."""
+
+    code = "TOO_MANY_STREAMS"
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message, limit=limit)
+        self.limit = limit
+
+
 def validation_details(err: ValidationError, prefix: tuple[str, ...] = ()) -> list[dict[str, str]]:
     """pydantic's errors as the contract's ``details``: ``{field, message}``, the field a
     dotted camelCase path, never the input value (it may be 100k characters, or a secret)."""

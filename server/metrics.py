@@ -40,6 +40,16 @@ class Metrics:
             "cardforge_sse_dropped_total", "SSE clients dropped for falling behind",
             registry=self.registry,
         )
+        self.sse_feed_reads = Counter(
+            "cardforge_sse_feed_reads_total",
+            "Reads of changed jobs for SSE, one per change burst per user with open streams "
+            "(shared by all of that user's streams in this process)",
+            registry=self.registry,
+        )
+        self.sse_refused = Counter(
+            "cardforge_sse_refused_total", "SSE streams refused: the user had too many open",
+            registry=self.registry,
+        )
         self.listener_reconnects = Counter(
             "cardforge_listener_reconnects_total", "LISTEN connection re-establishments",
             registry=self.registry,

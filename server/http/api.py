@@ -23,7 +23,7 @@ from server.http.events import JobStream
 from server.http.schemas import FlashcardList, JobPage, json_model
 from server.keys import HUB, JOBS, LIBRARY, QUEUE, SETTINGS
 from server.queue.engine import Enqueued
-from server.queue.jobs import Job, JobStatus
+from server.queue.jobs import Job, JobStatus, job_summary
 
 routes = web.RouteTableDef()
 
@@ -135,7 +135,7 @@ async def list_jobs(request: web.Request) -> web.Response:
         before=before,
     )
     next_cursor = encode_cursor(jobs[-1]) if len(jobs) == query.limit else None
-    return json_model(JobPage(jobs=jobs, next=next_cursor))
+    return json_model(JobPage(jobs=[job_summary(job) for job in jobs], next=next_cursor))
 
 
 @routes.get("/api/jobs/{id}")

@@ -14,6 +14,7 @@ from server.errors import (
     NotFound,
     NotRetryable,
     RateLimited,
+    TooManyStreams,
     Unauthorized,
     UnsupportedMediaType,
     ValidationFailed,
@@ -33,7 +34,10 @@ HTTP_STATUS: dict[type, int] = {
     ValidationFailed: 422,
     IdempotencyKeyReused: 422,
     RateLimited: 429,
+    TooManyStreams: 429,
 }
+
+STREAM_RETRY_AFTER_S = 5
 
 
 def http_status(err: ApiError) -> int:
@@ -57,6 +61,8 @@ def error_headers(err: ApiError) -> dict[str, str]:
     if isinstance(err, RateLimited):
         rate = RateInfo(err.limit, err.remaining, err.reset_s)
         return {"Retry-After": str(err.retry_after_s), **rate_limit_headers(rate)}
+    if isinstance(err, TooManyStreams):
+        return {"Retry-After": str(STREAM_RETRY_AFTER_S)}
     return {}
 
 

@@ -2,13 +2,24 @@
 
 One hub per process receives every job-change NOTIFY (so a stream on replica B sees a job
 worked on replica A) and pokes the matching streams through small bounded queues. A NOTIFY
-says only *which* job changed and its version; each stream then reads the user's rows with
-``version > last sent``, which makes three things true at once:
+says only *which* job changed and its version. The rows are read once per change for the
+whole process, not once per stream: each user with open streams has a ``UserFeed`` that
+reads the user's rows with ``version > what it has read`` and keeps the encoded events in a
+short log that every stream of that user (the user stream and each per-job stream) writes
+from. This keeps three things true at once:
 
-* no lost-before-subscribe window: a stream subscribes first, then reads current state;
-* ``Last-Event-ID`` resumes without duplicates or gaps (versions come from one sequence);
-* a slow client costs nothing: when its queue overflows it is dropped, and its browser
-  reconnects with Last-Event-ID and is caught up from the table, not from a buffer.
+* no lost-before-subscribe window: a stream takes its place in the feed first, then reads
+  its current state;
+* ``Last-Event-ID`` resumes without duplicates or gaps: versions come from one sequence and
+  a user's versions commit in order (schema.sql's per-user lock), so "everything after the
+  version I have" is one indexed read, by the feed or by a resuming stream;
+* a slow client costs nothing: when its queue overflows, or it falls behind what the feed
+  keeps, it is dropped, and its browser reconnects with Last-Event-ID and is caught up from
+  the table, not from a buffer.
+
+Per stream the process keeps a subscription (a queue of at most SUBSCRIBER_QUEUE_SIZE tiny
+signals and two integers) and the connection itself; event bytes are encoded once and
+shared.
 """
 
 from __future__ import annotations
@@ -16,16 +27,19 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
+import orjson
 from aiohttp import web
 
+from server.errors import TooManyStreams
 from server.metrics import Metrics
-from server.queue.engine import CHANGES_PAGE, JobQueue
-from server.queue.jobs import Job, JobStatus
+from server.queue.engine import CHANGES_PAGE
+from server.queue.jobs import Job, JobStatus, job_summary
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +47,9 @@ SUBSCRIBER_QUEUE_SIZE = 64
 RETRY_HINT_MS = 3000
 SHUTDOWN_RETRY_HINT_MS = 1000
 INITIAL_JOBS = 50
+FEED_LOG_EVENTS = 128  # events a feed keeps for streams a little behind; further: reconnect
+SENT_JOBS_REMEMBERED = 256
+MAX_VERSION = 2**63 - 1  # versions are bigint
 
 
 class Signal(enum.Enum):
@@ -40,6 +57,54 @@ class Signal(enum.Enum):
     RESYNC = "resync"  # the LISTEN connection was re-established: we may have missed events
     OVERFLOW = "overflow"  # the client fell behind
     SHUTDOWN = "shutdown"
+
+
+class ChangeSource(Protocol):
+    """What the hub and the streams read (server.queue.engine.JobQueue)."""
+
+    async def get(self, user_id: UUID, job_id: UUID) -> Job: ...
+
+    async def changed_since(
+        self, user_id: UUID, version: int, job_id: UUID | None = None
+    ) -> list[Job]: ...
+
+    async def recent(self, user_id: UUID, limit: int) -> list[Job]: ...
+
+    async def latest_version(self, user_id: UUID) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    """One job state as the wire carries it, encoded once for every stream."""
+
+    job_id: UUID
+    version: int
+    status: str
+    progress_key: bytes  # the progress as JSON: what "only the progress moved" compares
+    data: bytes  # the Job as JSON, long payload text left out (see job_summary)
+
+    @classmethod
+    def from_job(cls, job: Job) -> JobEvent:
+        return cls(
+            job_id=job.id, version=job.version, status=job.status.value,
+            progress_key=orjson.dumps(job.progress),
+            data=job_summary(job).model_dump_json(by_alias=True).encode(),
+        )
+
+    @property
+    def terminal(self) -> bool:
+        return JobStatus(self.status).is_terminal
+
+    def frame(self, previous: tuple[str, bytes] | None) -> bytes:
+        """``progress`` when only the progress of a job in processing moved since the state
+        this stream sent before (``previous``: its status and progress), else ``job``."""
+        only_progress = (
+            previous is not None
+            and previous[0] == self.status == JobStatus.PROCESSING
+            and previous[1] != self.progress_key
+        )
+        name = b"progress" if only_progress else b"job"
+        return b"event: %s\nid: %d\ndata: %s\n\n" % (name, self.version, self.data)
 
 
 @dataclass(eq=False)
@@ -71,17 +136,137 @@ class Subscription:
                 self.queue.get_nowait()
 
 
+class FeedGap(Exception):
+    """The feed no longer holds what this stream has not yet sent: catch up from the table."""
+
+
+class UserFeed:
+    """One user's job changes, read once for all of the user's streams in this process.
+
+    Invariant: ``log`` holds every change of the user with ``covered_after < version <=
+    cursor``, in version order. ``wanted`` is the highest version a NOTIFY announced;
+    ``refresh`` reads until ``cursor`` reaches it, one read at a time shared by every caller.
+    """
+
+    def __init__(self, source: ChangeSource, user_id: UUID, on_read: Callable[[], None]) -> None:
+        self.source = source
+        self.user_id = user_id
+        self.on_read = on_read
+        self.log: deque[JobEvent] = deque()
+        self.cursor = 0
+        self.covered_after = 0
+        self.wanted = 0
+        self._ready: asyncio.Task[None] = asyncio.get_running_loop().create_task(self._start())
+        self._reading: asyncio.Task[None] | None = None
+
+    async def _start(self) -> None:
+        """Where the feed begins: the user's newest version now. Everything committed later
+        has a larger version (a user's versions commit in order) and will be read."""
+        self.cursor = self.covered_after = await self.source.latest_version(self.user_id)
+
+    async def position(self) -> int:
+        """The feed's cursor once it has started: a stream that reads its own state after
+        this has seen every change up to it."""
+        await asyncio.shield(self._ready)
+        return self.cursor
+
+    def close(self) -> None:
+        for task in (self._ready, self._reading):
+            if task is not None and not task.done():
+                task.cancel()
+
+    def announce(self, version: int) -> None:
+        self.wanted = max(self.wanted, version)
+
+    def announce_unknown(self) -> None:
+        """NOTIFYs may have been missed (LISTEN reconnected): read whatever is there."""
+        self.wanted = MAX_VERSION
+
+    async def refresh(self) -> None:
+        await asyncio.shield(self._ready)
+        while self.wanted > self.cursor:
+            if self._reading is None or self._reading.done():
+                self._reading = asyncio.get_running_loop().create_task(self._read())
+            await asyncio.shield(self._reading)
+
+    async def _read(self) -> None:
+        target = self.wanted
+        while True:
+            self.on_read()
+            rows = await self.source.changed_since(self.user_id, self.cursor)
+            for row in rows:
+                self._append(JobEvent.from_job(row))
+            if len(rows) < CHANGES_PAGE:
+                break
+        # A change whose row has since been deleted (retention) is not there to read; the
+        # versions up to the announced one are settled either way.
+        if target < MAX_VERSION:
+            self.cursor = max(self.cursor, target)
+        if self.wanted == MAX_VERSION:
+            self.wanted = self.cursor
+
+    def _append(self, event: JobEvent) -> None:
+        if event.version <= self.cursor:
+            return
+        self.log.append(event)
+        self.cursor = event.version
+        while len(self.log) > FEED_LOG_EVENTS:
+            self.covered_after = self.log.popleft().version
+
+    def events_after(self, position: int, job_id: UUID | None) -> list[JobEvent]:
+        """The logged events newer than ``position`` (for one job, or all), oldest first.
+        Raises FeedGap if some of them were already dropped from the log."""
+        if position < self.covered_after:
+            raise FeedGap
+        events = []
+        for event in reversed(self.log):  # newest first: a stream is rarely far behind
+            if event.version <= position:
+                break
+            if job_id is None or event.job_id == job_id:
+                events.append(event)
+        events.reverse()
+        return events
+
+
 class EventHub:
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        source: ChangeSource | None = None,
+        *,
+        max_streams_per_user: int | None = None,
+    ) -> None:
         self.metrics = metrics
+        self.source = source
+        self.max_streams_per_user = max_streams_per_user
         self._by_user: dict[UUID, set[Subscription]] = {}
+        self._feeds: dict[UUID, UserFeed] = {}
         self.closed = False
 
     def subscribe(self, user_id: UUID, job_id: UUID | None) -> Subscription:
+        subs = self._by_user.get(user_id)
+        if self.max_streams_per_user is not None and subs is not None and (
+            len(subs) >= self.max_streams_per_user
+        ):
+            self.metrics.sse_refused.inc()
+            raise TooManyStreams(
+                f"You already have {self.max_streams_per_user} live updates open. Close a tab "
+                "or window that shows cardforge, then try again.",
+                limit=self.max_streams_per_user,
+            )
         sub = Subscription(user_id, job_id)
         self._by_user.setdefault(user_id, set()).add(sub)
         self.metrics.sse_clients.inc()
+        if self.source is not None and user_id not in self._feeds:
+            self._feeds[user_id] = UserFeed(
+                self.source, user_id, self.metrics.sse_feed_reads.inc
+            )
         return sub
+
+    def feed(self, user_id: UUID) -> UserFeed | None:
+        """The user's feed while they have a stream open here (None for a hub without a
+        database, as in the hub's own unit tests: streams then read for themselves)."""
+        return self._feeds.get(user_id)
 
     def unsubscribe(self, sub: Subscription) -> None:
         subs = self._by_user.get(sub.user_id)
@@ -90,6 +275,9 @@ class EventHub:
             self.metrics.sse_clients.dec()
             if not subs:
                 del self._by_user[sub.user_id]
+                feed = self._feeds.pop(sub.user_id, None)
+                if feed is not None:
+                    feed.close()
 
     def _all(self) -> Iterator[Subscription]:
         for subs in list(self._by_user.values()):
@@ -100,7 +288,17 @@ class EventHub:
             user_id, job_id = UUID(str(event["userId"])), UUID(str(event["id"]))
         except (KeyError, ValueError):
             return
-        for sub in list(self._by_user.get(user_id, ())):
+        subs = self._by_user.get(user_id)
+        if not subs:
+            return
+        feed = self._feeds.get(user_id)
+        if feed is not None:
+            version = event.get("version")
+            if isinstance(version, int) and 0 < version <= MAX_VERSION:
+                feed.announce(version)
+            else:
+                feed.announce_unknown()
+        for sub in list(subs):
             if sub.dropped or (sub.job_id is not None and sub.job_id != job_id):
                 continue
             if not sub.offer(Signal.CHANGED):
@@ -114,6 +312,8 @@ class EventHub:
             sub.on_drop()
 
     async def resync(self) -> None:
+        for feed in self._feeds.values():
+            feed.announce_unknown()
         for sub in self._all():
             sub.force(Signal.RESYNC)
 
@@ -121,9 +321,6 @@ class EventHub:
         self.closed = True
         for sub in self._all():
             sub.force(Signal.SHUTDOWN)
-
-
-MAX_VERSION = 2**63 - 1  # versions are bigint
 
 
 def parse_last_event_id(request: web.Request) -> int:
@@ -140,26 +337,39 @@ def parse_last_event_id(request: web.Request) -> int:
     return value if value <= MAX_VERSION else 0
 
 
+class StreamEnded(Exception):
+    """The stream is over (shutdown, or the client fell behind): stop writing."""
+
+
 class JobStream:
-    """One SSE response: writes job states newer than the last version it sent."""
+    """One SSE response: writes job states newer than the last version it sent.
+
+    ``position`` is how far into the user's changes this stream is complete: every change
+    matching the stream with a version up to it has been sent (or was older than what its
+    own read showed). ``last_version`` is the newest version sent, so nothing is sent twice.
+    """
 
     def __init__(
         self,
         request: web.Request,
-        queue: JobQueue,
+        source: ChangeSource,
         hub: EventHub,
         user_id: UUID,
         job_id: UUID | None,
         keepalive_s: float,
     ) -> None:
         self.request = request
-        self.queue = queue
+        self.source = source
         self.hub = hub
         self.user_id = user_id
         self.job_id = job_id
         self.keepalive_s = keepalive_s
         self.last_version = parse_last_event_id(request)
-        self._seen: dict[UUID, tuple[JobStatus, Any]] = {}
+        self.position = 0
+        self.finished = False
+        # what this stream last sent of each job, for the progress/job event name; bounded,
+        # since a user stream can stay open across any number of jobs
+        self._sent: dict[UUID, tuple[str, bytes]] = {}
         self.response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream; charset=utf-8",
@@ -173,65 +383,88 @@ class JobStream:
         sub.on_drop = self._abort
         try:
             await self.response.prepare(self.request)
-            await self._write(f"retry: {RETRY_HINT_MS}\n\n")
-            finished = await self._send_initial()
-            while not finished:
-                try:
-                    signal = await asyncio.wait_for(sub.queue.get(), timeout=self.keepalive_s)
-                except TimeoutError:
-                    await self._write(": keep-alive\n\n")
-                    continue
-                if signal is Signal.SHUTDOWN:
-                    await self._write(f"retry: {SHUTDOWN_RETRY_HINT_MS}\n\n")
-                    break
-                if signal is Signal.OVERFLOW:
-                    break  # the browser reconnects with Last-Event-ID and catches up
-                while not sub.queue.empty():  # coalesce a burst into one read
-                    if sub.queue.get_nowait() is Signal.SHUTDOWN:
-                        await self._write(f"retry: {SHUTDOWN_RETRY_HINT_MS}\n\n")
-                        return self.response
-                finished = await self._send_changes()
-        except ConnectionResetError:
+            await self._write(b"retry: %d\n\n" % RETRY_HINT_MS)
+            await self._catch_up(initial=True)
+            while not self.finished:
+                await self._next(sub)
+        except (ConnectionResetError, StreamEnded):
             pass  # the client went away mid-write (a cancelled handler propagates as it must)
+        except Exception as err:
+            # Headers and events are on the wire already: an error response now would be
+            # written into the event stream as garbage and leave the connection hanging.
+            # End the stream instead; the EventSource reconnects with its Last-Event-ID.
+            log.warning("ending an SSE stream after an error: %r", err)
+            self.response.force_close()
         finally:
             self.hub.unsubscribe(sub)
         return self.response
 
-    async def _send_initial(self) -> bool:
-        if self.job_id is not None:
-            job = await self.queue.get(self.user_id, self.job_id)
-            if job.version > self.last_version:
-                await self._send(job)
-            return job.status.is_terminal
-        if self.last_version:
-            return await self._send_changes()
-        for job in await self.queue.recent(self.user_id, INITIAL_JOBS):
-            await self._send(job)
-        return False
-
-    async def _send_changes(self) -> bool:
-        finished = False
+    async def _next(self, sub: Subscription) -> None:
+        try:
+            async with asyncio.timeout(self.keepalive_s):
+                signal = await sub.queue.get()
+        except TimeoutError:
+            await self._write(b": keep-alive\n\n")
+            return
+        resync = False
         while True:
-            jobs = await self.queue.changed_since(self.user_id, self.last_version, self.job_id)
-            for job in jobs:
-                await self._send(job)
-                finished = self.job_id is not None and job.status.is_terminal
-            if len(jobs) < CHANGES_PAGE:
-                return finished
+            if signal is Signal.SHUTDOWN:
+                await self._write(b"retry: %d\n\n" % SHUTDOWN_RETRY_HINT_MS)
+                raise StreamEnded
+            if signal is Signal.OVERFLOW:
+                raise StreamEnded  # the browser reconnects with Last-Event-ID and catches up
+            resync = resync or signal is Signal.RESYNC
+            if sub.queue.empty():  # coalesce a burst into one pass
+                break
+            signal = sub.queue.get_nowait()
+        feed = self.hub.feed(self.user_id)
+        if resync or feed is None:
+            await self._catch_up(initial=False)
+        else:
+            await self._from_feed(feed)
 
-    async def _send(self, job: Job) -> None:
-        previous = self._seen.get(job.id)
-        only_progress = (
-            previous is not None
-            and previous[0] == job.status
-            and previous[1] != job.progress
-            and job.status is JobStatus.PROCESSING
-        )
-        self._seen[job.id] = (job.status, job.progress)
-        event = "progress" if only_progress else "job"
-        data = job.model_dump_json(by_alias=True)
-        await self._write(f"event: {event}\nid: {job.version}\ndata: {data}\n\n")
-        self.last_version = max(self.last_version, job.version)
+    async def _from_feed(self, feed: UserFeed) -> None:
+        await feed.refresh()
+        try:
+            events = feed.events_after(self.position, self.job_id)
+        except FeedGap:  # further behind than the feed keeps: read for itself, this once
+            await self._catch_up(initial=False)
+            return
+        for event in events:
+            await self._send(event)
+        self.position = max(self.position, feed.cursor)
+
+    async def _catch_up(self, *, initial: bool) -> None:
+        """The stream's own read: its first state, a resume, or after a LISTEN reconnect. The
+        feed's position is taken first, so this read's snapshot covers everything up to it."""
+        feed = self.hub.feed(self.user_id)
+        position = await feed.position() if feed is not None else 0
+        if self.job_id is not None:
+            event = JobEvent.from_job(await self.source.get(self.user_id, self.job_id))
+            await self._send(event)
+            self.finished = event.terminal
+        elif initial and not self.last_version:
+            for row in await self.source.recent(self.user_id, INITIAL_JOBS):
+                await self._send(JobEvent.from_job(row))
+        else:
+            while True:
+                rows = await self.source.changed_since(self.user_id, self.last_version)
+                for row in rows:
+                    await self._send(JobEvent.from_job(row))
+                if len(rows) < CHANGES_PAGE:
+                    break
+        self.position = max(self.position, position)
+
+    async def _send(self, event: JobEvent) -> None:
+        if event.version <= self.last_version:
+            return
+        await self._write(event.frame(self._sent.pop(event.job_id, None)))
+        self._sent[event.job_id] = (event.status, event.progress_key)
+        if len(self._sent) > SENT_JOBS_REMEMBERED:
+            del self._sent[next(iter(self._sent))]
+        self.last_version = event.version
+        if self.job_id is not None and event.terminal:
+            self.finished = True
 
     def _abort(self) -> None:
         """Drop a client that fell behind: abort (not close: close would wait to flush to a
@@ -240,6 +473,5 @@ class JobStream:
         if transport is not None:
             transport.abort()
 
-    async def _write(self, text: str) -> None:
-        await self.response.write(text.encode())
-
+    async def _write(self, data: bytes) -> None:
+        await self.response.write(data)

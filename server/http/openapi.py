@@ -24,6 +24,13 @@ from server.queue.jobs import Job
 from server.queue.service import CreateJobRequest
 from server.store.models import FlashcardWithChoices, SkillTree
 
+SSE_DESCRIPTION = (
+    "Each event is `event: job` (or `progress`) with `id: <version>` and `data: <Job>`, the "
+    "Job without its long payload text (content -> contentLength, description -> "
+    "descriptionLength). Resume with Last-Event-ID. At most CARDFORGE_MAX_STREAMS_PER_USER "
+    "streams per user (429 TOO_MANY_STREAMS)."
+)
+
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -100,6 +107,8 @@ def openapi_document() -> dict[str, Any]:
     job = _ref("Job")
     common = {"401": _error("Missing or invalid credentials")}
     not_found = {"404": _error("No such job (or not yours)")}
+    too_many_streams = {"429": _error(
+        "TOO_MANY_STREAMS: the user already has CARDFORGE_MAX_STREAMS_PER_USER streams open")}
     paths: dict[str, Any] = {
         "/api/jobs": {
             "post": {
@@ -111,6 +120,7 @@ def openapi_document() -> dict[str, Any]:
                 "responses": _created_job_links(_ok("Created", job, "201"))
                 | _ok("Idempotent replay", job) | {
                     "400": _error("Invalid JSON"), "413": _error("Body too large"),
+                    "415": _error("Body not declared as application/json"),
                     "422": _error("Validation error"), "429": _error("Rate limited"), **common},
             },
             "get": {
@@ -122,6 +132,9 @@ def openapi_document() -> dict[str, Any]:
                                                                  "minimum": 1, "maximum": 100}},
                     {"name": "before", "in": "query", "schema": {"type": "string"}},
                 ],
+                "description": "List items leave the long payload text out: content and "
+                               "description are replaced by contentLength and "
+                               "descriptionLength (GET /api/jobs/{id} has them whole).",
                 "responses": _ok("A page of jobs", _ref("JobPage")) | {
                     "422": _error("Invalid query"), **common},
             },
@@ -147,13 +160,15 @@ def openapi_document() -> dict[str, Any]:
         "/api/jobs/{id}/events": {
             "parameters": [_job_id_param()],
             "get": {"summary": "SSE stream of one job", "operationId": "jobEvents",
+                    "description": SSE_DESCRIPTION,
                     "responses": {"200": {"description": "text/event-stream",
                                           "content": {"text/event-stream": {}}},
-                                  **not_found, **common}},
+                                  **not_found, **common, **too_many_streams}},
         },
-        "/api/events": {"get": {"summary": "SSE stream of all your jobs", "responses": {
+        "/api/events": {"get": {"summary": "SSE stream of all your jobs",
+                                "description": SSE_DESCRIPTION, "responses": {
             "200": {"description": "text/event-stream", "content": {"text/event-stream": {}}},
-            **common}}},
+            **common, **too_many_streams}}},
         "/api/flashcards": {"get": {
             "summary": "Your flashcards",
             "parameters": [{"name": "jobId", "in": "query", "schema": {"type": "string"}},

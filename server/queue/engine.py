@@ -220,6 +220,10 @@ class JobQueue:
         rows = await self.pool.fetch(q.JOBS_CHANGED_SINCE, user_id, version, job_id)
         return [Job.from_row(row) for row in rows]
 
+    async def latest_version(self, user_id: UUID) -> int:
+        """The newest version among the user's jobs (0 if none)."""
+        return int(await self.pool.fetchval(q.LATEST_VERSION, user_id))
+
     async def recent(self, user_id: UUID, limit: int) -> list[Job]:
         """The user's most recently changed jobs, oldest change first."""
         rows = await self.pool.fetch(q.RECENT_JOBS_BY_VERSION, user_id, limit)

@@ -20,6 +20,8 @@ from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
+from pydantic import Field
+
 from handlers.models import (
     DistractorPayload,
     DistractorResult,
@@ -95,7 +97,11 @@ class Job(RowModel):
     id: UUID
     type: JobType
     status: JobStatus
-    payload: JobPayload
+    payload: Annotated[JobPayload, Field(description=(
+        "What was asked. GET /api/jobs/{id} and the response to the request that created "
+        "the job return it whole. In GET /api/jobs list items and in SSE events the long "
+        "text fields are left out and replaced by their length in characters: content -> "
+        "contentLength, description -> descriptionLength."))]
     result: JobResult | None
     error: str | None
     priority: int
@@ -137,3 +143,23 @@ class Job(RowModel):
                 "version": row["version"],
             }
         )
+
+
+# Payload fields that can hold a whole study text (100k characters). Streams and lists carry
+# their length instead: every event and list item used to repeat the submitted text (a 41 KB
+# line per progress tick). GET /api/jobs/{id} keeps the whole payload.
+LONG_TEXT_FIELDS = ("content", "description")
+
+
+def job_summary(job: Job) -> Job:
+    """The Job of SSE events and list items: long payload text replaced by its length
+    (``content`` -> ``contentLength``, ``description`` -> ``descriptionLength``)."""
+    payload = job.payload
+    if not any(name in payload for name in LONG_TEXT_FIELDS):
+        return job
+    slim = {k: v for k, v in payload.items() if k not in LONG_TEXT_FIELDS}
+    for name in LONG_TEXT_FIELDS:
+        value = payload.get(name)
+        if isinstance(value, str):
+            slim[f"{name}Length"] = len(value)
+    return job.model_copy(update={"payload": slim})

@@ -165,6 +165,9 @@ ORDER BY version
 LIMIT {CHANGES_PAGE}
 """
 
+# Where a process's SSE feed of one user starts (index background_jobs_user_version_idx).
+LATEST_VERSION = "SELECT coalesce(max(version), 0) FROM background_jobs WHERE user_id = $1"
+
 RECENT_JOBS_BY_VERSION = f"""
 SELECT * FROM (
     SELECT {JOB_COLUMNS} FROM background_jobs WHERE user_id = $1 ORDER BY version DESC LIMIT $2

@@ -169,7 +169,10 @@ async def test_first_event_is_the_current_state_sent_at_once_after_a_retry_hint(
     first = await stream.block()
     assert first is not None and first.is_event
     assert first.name == "job" and first.version == job["version"]
-    assert first.job == job  # the Job of GET /api/jobs/{id}, camelCase
+    # the Job as GET /api/jobs lists it, camelCase; the submitted text is left out of events
+    listed = (await (await client.get("/api/jobs", headers=alice)).json())["jobs"]
+    assert first.job == listed[0]
+    assert first.job["payload"] == {"contentLength": len("progress:1")}
     assert {"maxAttempts", "cancelRequested", "createdAt", "retryOf"} <= first.job.keys()
     stream.close()
 
@@ -455,16 +458,37 @@ def test_hub_counts_a_slow_subscriber_as_dropped_once() -> None:
     assert dropped_total(metrics) == 1
 
 
-# Each Job event carries the payload, so big content fills the socket buffers fast.
+# Events leave the submitted text out, so a job that reports bulky progress is what fills a
+# stalled client's socket buffers fast.
 BIG = "x" * 90_000
 MANY_STEPS = 300
+
+
+@dataclass
+class BulkyProgressJobs:
+    """Reports MANY_STEPS progress updates of BIG size each, as fast as it can."""
+
+    async def run(self, payload: FlashcardPayload, ctx: JobContext) -> Outcome:
+        for i in range(MANY_STEPS):
+            await ctx.progress({"chunk": i + 1, "note": BIG})
+        return PlainResult(data={"steps": MANY_STEPS})
+
+    def registry(self) -> HandlerRegistry:
+        return HandlerRegistry(
+            [JobHandler(JobType.FLASHCARD_GENERATION.value, FlashcardPayload, self.run)]
+        )
+
+
+async def listed_job(client: Any, headers: dict[str, str], job_id: str) -> dict[str, Any]:
+    jobs = (await (await client.get("/api/jobs", headers=headers)).json())["jobs"]
+    return next(job for job in jobs if job["id"] == job_id)  # type: ignore[no-any-return]
 
 
 async def test_a_client_that_stops_reading_is_dropped_and_catches_up_on_reconnect(
     make_client: Any, alice: dict[str, str]
 ) -> None:
-    client = await make_client(ScriptedJobs().registry(), workers=1)
-    job = await post_job(client, alice, f"progress:{MANY_STEPS}#{BIG}")
+    client = await make_client(BulkyProgressJobs().registry(), workers=1)
+    job = await post_job(client, alice, "bulky")
     path = f"/api/jobs/{job['id']}/events"
     stalled = await open_stream(client, path, alice)
     last_seen = await stalled.expect_event()  # and then no more reading while the job runs
@@ -473,7 +497,8 @@ async def test_a_client_that_stops_reading_is_dropped_and_catches_up_on_reconnec
         return await metric(client, "cardforge_sse_dropped_total") >= 1
 
     await wait_for(dropped)
-    done = await wait_job(client, alice, job["id"], status="completed")
+    await wait_job(client, alice, job["id"], status="completed")
+    done = await listed_job(client, alice, job["id"])
     stalled.close()  # the browser gives up on the stalled stream and reconnects
     resumed = await open_stream(client, path, alice, last_event_id=last_seen.id)
     caught_up = [b for b in await resumed.rest() if b.is_event]
@@ -488,8 +513,8 @@ async def test_a_client_that_stops_reading_is_disconnected_not_parked(
     """Dropping a slow client must end its stream: a stream whose writes are stuck behind a
     full socket otherwise holds its handler, subscription and connection until the client
     goes away, which it may never do."""
-    client = await make_client(ScriptedJobs().registry(), workers=1)
-    job = await post_job(client, alice, f"progress:{MANY_STEPS}#{BIG}")
+    client = await make_client(BulkyProgressJobs().registry(), workers=1)
+    job = await post_job(client, alice, "bulky")
     stalled = await open_stream(client, f"/api/jobs/{job['id']}/events", alice)
 
     async def dropped() -> bool:
