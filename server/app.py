@@ -49,7 +49,10 @@ from server.store.library import StudyLibrary
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024  # 100k characters of JSON-escaped text fit; more is a 413
-API_POOL_CONNECTIONS = 8
+# Small and fixed, whatever CARDFORGE_WORKERS says: a job holds a connection only for the
+# statement it runs, never while it waits on the LLM, and the claimer, heartbeat and
+# completions batch their statements. More connections would only queue inside PostgreSQL.
+POOL_CONNECTIONS = 16
 
 
 def create_app(
@@ -93,7 +96,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     dsn, stop_embedded = await resolve_database_url(settings.database_url, settings.data_dir)
     app[DSN] = dsn
     try:
-        pool = await create_pool(dsn, max_size=settings.workers + API_POOL_CONNECTIONS)
+        pool = await create_pool(dsn, max_size=POOL_CONNECTIONS)
         async with pool.acquire() as conn:
             await apply_schema(conn)
         app[POOL] = pool
@@ -234,6 +237,8 @@ async def healthz(_request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     app = request.app
     checks = {"database": False, "listener": app[LISTENER].connected.is_set()}
+    if app[SETTINGS].workers > 0:
+        checks["workers"] = app[WORKERS].ready
     try:
         async with app[POOL].acquire(timeout=2) as conn:
             checks["database"] = await conn.fetchval("SELECT true", timeout=2)

@@ -26,6 +26,10 @@ class Metrics:
             buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
             registry=self.registry,
         )
+        self.claims = Counter(
+            "cardforge_claims_total", "Claim statements this process's claimer issued",
+            registry=self.registry,
+        )
         self.jobs_reaped = Counter(
             "cardforge_jobs_reaped_total", "Expired leases recovered by the reaper",
             registry=self.registry,

@@ -32,7 +32,7 @@ from server.errors import (
 )
 from server.queue import queries as q
 from server.queue.jobs import RETRYABLE_BY_USER, Job, JobStatus
-from server.store.library import write_outcome
+from server.store.library import Statement, write_outcome
 
 RATE_WINDOW_S = 3600  # the rolling window of the rate limit, passed to RATE_WINDOW as $3
 CHANGES_PAGE = q.CHANGES_PAGE
@@ -46,15 +46,18 @@ def backoff_s(
     retry_after_s: float | None = None,
     rng: random.Random | None = None,
 ) -> float:
-    """Capped exponential backoff with full jitter, never earlier than the provider asked.
+    """Capped exponential backoff with full jitter, never earlier than the provider asked,
+    and never later than the cap.
 
     Full jitter (uniform in [0, min(cap, base * 2^(attempt-1))]) spreads a burst of jobs
     that failed together, instead of retrying them in lock-step against the same limit.
+    The provider's ``retry-after`` is capped too: a header of 10^9 seconds (or one that
+    overflows to infinity) would otherwise park the job for decades.
     """
-    ceiling = min(cap_s, base_s * 2 ** max(attempt - 1, 0))
+    ceiling = min(cap_s, base_s * 2 ** min(max(attempt - 1, 0), 64))
     delay = (rng or random).uniform(0, ceiling)
-    if retry_after_s is not None:
-        delay = max(delay, retry_after_s)
+    if retry_after_s is not None and not math.isnan(retry_after_s):
+        delay = max(delay, min(retry_after_s, cap_s))
     return delay
 
 
@@ -78,6 +81,17 @@ class Enqueued:
 # What a fenced write reports: None when the fence held (the job is no longer this
 # worker's, and nothing was written), else the status the job now has.
 Settled = JobStatus | None
+
+
+@dataclass(frozen=True)
+class PreparedCompletion:
+    """A finished attempt ready to be written: the outcome's statements and the job result,
+    built outside the transaction (an outcome that cannot be written fails here, alone)."""
+
+    job: ClaimedJob
+    statements: list[Statement]
+    result: dict[str, Any]
+    usage: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -140,37 +154,11 @@ class JobQueue:
         request_hash = _request_hash(job_type, payload, priority)
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                if idempotency_key is not None:
-                    replay = await self._replay(conn, user_id, idempotency_key, request_hash)
-                    if replay is not None:
-                        return replay
-                await conn.execute(q.RATE_LOCK, str(user_id), job_type)
-                if idempotency_key is not None:
-                    # re-check under the lock: a concurrent twin may have just committed
-                    replay = await self._replay(conn, user_id, idempotency_key, request_hash)
-                    if replay is not None:
-                        return replay
-                window = await conn.fetchrow(q.RATE_WINDOW, user_id, job_type, RATE_WINDOW_S)
-                used = int(window["used"])
-                if used >= self.rate_limit:
-                    retry_after = max(1, math.ceil(float(window["reset_s"] or 1)))
-                    raise RateLimited(
-                        f"You can create at most {self.rate_limit} {job_type} jobs per hour; "
-                        f"try again in {retry_after} seconds.",
-                        job_type=job_type,
-                        limit=self.rate_limit,
-                        reset_s=retry_after,
-                        retry_after_s=retry_after,
-                    )
-                row = await conn.fetchrow(
-                    q.INSERT_JOB, user_id, job_type, payload, priority, self.max_attempts,
-                    retry_of, idempotency_key, request_hash,
+                return await self._enqueue_in(
+                    conn, user_id, job_type, payload, priority=priority,
+                    idempotency_key=idempotency_key, request_hash=request_hash,
+                    retry_of=retry_of,
                 )
-                reset = (
-                    math.ceil(float(window["reset_s"])) if window["reset_s"] else RATE_WINDOW_S
-                )
-                rate = RateInfo(self.rate_limit, self.rate_limit - used - 1, max(reset, 1))
-                return Enqueued(job=Job.from_row(row), created=True, rate=rate)
         except asyncpg.UniqueViolationError:
             # the same key raced in under another job type (a different advisory lock)
             assert idempotency_key is not None
@@ -179,6 +167,48 @@ class JobQueue:
             if replay is None:  # pragma: no cover - the winner cannot vanish
                 raise
             return replay
+
+    async def _enqueue_in(
+        self,
+        conn: asyncpg.Connection,
+        user_id: UUID,
+        job_type: str,
+        payload: dict[str, Any],
+        *,
+        priority: int,
+        idempotency_key: str | None,
+        request_hash: bytes,
+        retry_of: UUID | None,
+    ) -> Enqueued:
+        if idempotency_key is not None:
+            replay = await self._replay(conn, user_id, idempotency_key, request_hash)
+            if replay is not None:
+                return replay
+        await conn.execute(q.RATE_LOCK, str(user_id), job_type)
+        if idempotency_key is not None:
+            # re-check under the lock: a concurrent twin may have just committed
+            replay = await self._replay(conn, user_id, idempotency_key, request_hash)
+            if replay is not None:
+                return replay
+        window = await conn.fetchrow(q.RATE_WINDOW, user_id, job_type, RATE_WINDOW_S)
+        used = int(window["used"])
+        if used >= self.rate_limit:
+            retry_after = max(1, math.ceil(float(window["reset_s"] or 1)))
+            raise RateLimited(
+                f"You can create at most {self.rate_limit} {job_type} jobs per hour; "
+                f"try again in {retry_after} seconds.",
+                job_type=job_type,
+                limit=self.rate_limit,
+                reset_s=retry_after,
+                retry_after_s=retry_after,
+            )
+        row = await conn.fetchrow(
+            q.INSERT_JOB, user_id, job_type, payload, priority, self.max_attempts,
+            retry_of, idempotency_key, request_hash,
+        )
+        reset = math.ceil(float(window["reset_s"])) if window["reset_s"] else RATE_WINDOW_S
+        rate = RateInfo(self.rate_limit, self.rate_limit - used - 1, max(reset, 1))
+        return Enqueued(job=Job.from_row(row), created=True, rate=rate)
 
     async def _replay(
         self, conn: asyncpg.Connection, user_id: UUID, key: str, request_hash: bytes
@@ -231,11 +261,10 @@ class JobQueue:
 
     async def cancel(self, user_id: UUID, job_id: UUID) -> Job:
         """Pending → cancelled at once; processing → cancel_requested (the worker is told by
-        the NOTIFY the update fires, and by its next heartbeat if that NOTIFY is missed)."""
+        the NOTIFY the update fires, and by its next heartbeat if that NOTIFY is missed).
+        One statement, so a job caught moving between the two states is never a false 409."""
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(q.CANCEL_PENDING, job_id, user_id)
-            if row is None:
-                row = await conn.fetchrow(q.REQUEST_CANCEL, job_id, user_id)
+            row = await conn.fetchrow(q.CANCEL, job_id, user_id)
             if row is not None:
                 return Job.from_row(row)
             current = await conn.fetchrow(q.JOB_FOR_USER, job_id, user_id)
@@ -245,41 +274,75 @@ class JobQueue:
 
     async def retry(self, user_id: UUID, job_id: UUID) -> Enqueued:
         """A failed or cancelled job is retried as a new job (retryOf), counted like any
-        user-created job: a retry button must not be a way around the rate limit."""
-        old = await self.get(user_id, job_id)
-        if old.status not in RETRYABLE_BY_USER:
-            raise NotRetryable(
-                f"Only failed or cancelled jobs can be retried; this one is {old.status}.",
-                status=old.status,
+        user-created job: a retry button must not be a way around the rate limit.
+
+        A job is retried at most once: the original row is locked for the transaction, so of
+        two concurrent retries (a double click, two tabs) one creates the job and the other,
+        like any later retry of the same job, gets that job back as a replay (200, no quota).
+        """
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(q.LOCK_JOB_FOR_USER, job_id, user_id)
+            if row is None:
+                raise NotFound("No such job.")
+            old = Job.from_row(row)
+            if old.status not in RETRYABLE_BY_USER:
+                raise NotRetryable(
+                    f"Only failed or cancelled jobs can be retried; this one is {old.status}.",
+                    status=old.status,
+                )
+            earlier = await conn.fetchrow(q.RETRY_OF, user_id, job_id)
+            if earlier is not None:
+                return Enqueued(job=Job.from_row(earlier), created=False, rate=None)
+            return await self._enqueue_in(
+                conn, user_id, old.type, old.payload, priority=old.priority,
+                idempotency_key=None,
+                request_hash=_request_hash(old.type, old.payload, old.priority),
+                retry_of=old.id,
             )
-        return await self.enqueue(
-            user_id, old.type, old.payload, priority=old.priority, retry_of=old.id
-        )
 
     # -------------------------------------------------------------- worker side
 
     async def claim(self, worker_id: str, job_types: list[str]) -> ClaimedJob | None:
-        row = await self.pool.fetchrow(
-            q.CLAIM_JOB, worker_id, self.lease_s, job_types, self.user_concurrency
-        )
-        if row is None:
-            return None
-        return ClaimedJob(
-            id=row["id"], user_id=row["user_id"], type=row["type"], payload=row["payload"],
-            attempts=row["attempts"], max_attempts=row["max_attempts"],
-            cancel_requested=row["cancel_requested"],
-        )
+        jobs = await self.claim_batch(worker_id, job_types, 1)
+        return jobs[0] if jobs else None
+
+    async def claim_batch(
+        self, worker_id: str, job_types: list[str], limit: int
+    ) -> list[ClaimedJob]:
+        """Up to ``limit`` runnable jobs, highest priority then oldest first, with no user
+        over the per-user cap, in one transaction (see CLAIM_PICK and CLAIM_TAKE)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            picked = await conn.fetch(q.CLAIM_PICK, job_types, self.user_concurrency, limit)
+            if not picked:
+                return []
+            rows = await conn.fetch(
+                q.CLAIM_TAKE, [r["id"] for r in picked], [r["user_id"] for r in picked],
+                worker_id, self.lease_s, self.user_concurrency,
+            )
+        rows = sorted(rows, key=lambda r: (-r["priority"], r["run_at"], r["id"]))
+        return [
+            ClaimedJob(
+                id=row["id"], user_id=row["user_id"], type=row["type"], payload=row["payload"],
+                attempts=row["attempts"], max_attempts=row["max_attempts"],
+                cancel_requested=row["cancel_requested"],
+            )
+            for row in rows
+        ]
 
     async def seconds_until_next_run(self) -> float | None:
         value = await self.pool.fetchval(q.NEXT_RUN_AT)
         return None if value is None else max(float(value), 0.0)
 
-    async def heartbeat(self, worker_id: str, job_ids: list[UUID]) -> dict[UUID, bool]:
+    async def heartbeat(
+        self, worker_id: str, job_ids: list[UUID], attempts: list[int] | None = None
+    ) -> dict[UUID, bool]:
         """Extend the leases of this process's jobs; returns {job id: cancel requested} for
-        the jobs it still holds (a job missing from the answer was lost to the reaper)."""
+        the jobs it still holds (a job missing from the answer was lost to the reaper).
+        With ``attempts`` (one per job id) a lease is renewed only for that very attempt."""
         if not job_ids:
             return {}
-        rows = await self.pool.fetch(q.HEARTBEAT, worker_id, self.lease_s, job_ids)
+        fence: list[int | None] = list(attempts) if attempts is not None else [None] * len(job_ids)
+        rows = await self.pool.fetch(q.HEARTBEAT, worker_id, self.lease_s, job_ids, fence)
         return {row["id"]: row["cancel_requested"] for row in rows}
 
     async def report_progress(
@@ -315,6 +378,43 @@ class JobQueue:
                 await conn.execute(statement, *args)
             return JobStatus.COMPLETED
 
+    def prepare_completion(
+        self,
+        job: ClaimedJob,
+        outcome: Outcome,
+        *,
+        provider: str,
+        usage: dict[str, Any] | None,
+    ) -> PreparedCompletion:
+        statements, result = write_outcome(job.id, job.user_id, outcome, provider=provider)
+        return PreparedCompletion(job, statements, result, usage)
+
+    async def complete_many(
+        self, worker_id: str, batch: list[PreparedCompletion]
+    ) -> list[Settled]:
+        """Complete several jobs in one transaction (a group commit: one commit, one round of
+        NOTIFYs, for many jobs). Each job's fence is checked on its own; a job that fails it
+        writes none of its rows and answers None, the others complete."""
+        if not batch:
+            return []
+        ids = [c.job.id for c in batch]
+        async with self.pool.acquire() as conn, conn.transaction():
+            held = {
+                r["id"] for r in await conn.fetch(
+                    q.COMPLETE_BATCH_FENCE, ids, worker_id, [c.job.attempts for c in batch]
+                )
+            }
+            passed = [c for c in batch if c.job.id in held]
+            if passed:
+                await conn.execute(
+                    q.COMPLETE_BATCH, [c.job.id for c in passed], [c.result for c in passed],
+                    [c.usage for c in passed],
+                )
+                for completion in passed:
+                    for statement, args in completion.statements:
+                        await conn.execute(statement, *args)
+        return [JobStatus.COMPLETED if c.job.id in held else None for c in batch]
+
     async def requeue(
         self,
         job: ClaimedJob,
@@ -349,6 +449,10 @@ class JobQueue:
         row = await self.pool.fetchrow(q.RELEASE_JOB, job.id, worker_id, job.attempts)
         return JobStatus.PENDING if row is not None else None
 
+    async def release_all(self, worker_id: str) -> int:
+        """Shutdown, last step: hand back, uncharged, every job this worker still holds."""
+        return len(await self.pool.fetch(q.RELEASE_ALL_OF_WORKER, worker_id))
+
     async def mark_cancelled(self, job: ClaimedJob, worker_id: str) -> Settled:
         row = await self.pool.fetchrow(q.CANCEL_RUNNING_JOB, job.id, worker_id, job.attempts)
         return JobStatus.CANCELLED if row is not None else None
@@ -356,7 +460,13 @@ class JobQueue:
     async def reap(self) -> list[tuple[UUID, str]]:
         """Jobs whose lease expired go back to pending (with backoff) or fail when their
         attempts are used up. Compare-and-set: safe to run in every process at once."""
-        rows = await self.pool.fetch(q.REAP_EXPIRED, self.retry_base_s, self.retry_max_s)
+        async with self.pool.acquire() as conn, conn.transaction():
+            picked = await conn.fetch(q.REAP_PICK)
+            if not picked:
+                return []
+            rows = await conn.fetch(
+                q.REAP_EXPIRED, [r["id"] for r in picked], self.retry_base_s, self.retry_max_s
+            )
         return [(row["id"], row["status"]) for row in rows]
 
     async def prune(self, retention_days: int) -> int:

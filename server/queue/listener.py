@@ -64,9 +64,15 @@ class Listener:
 
     async def _connect(self) -> None:
         conn = await connect(self.dsn)
-        conn.add_termination_listener(lambda _conn: self._mark_lost())
-        await conn.add_listener(WORK_CHANNEL, self._on_notification)
-        await conn.add_listener(EVENTS_CHANNEL, self._on_notification)
+        try:
+            conn.add_termination_listener(lambda _conn: self._mark_lost())
+            await conn.add_listener(WORK_CHANNEL, self._on_notification)
+            await conn.add_listener(EVENTS_CHANNEL, self._on_notification)
+        except BaseException:
+            # LISTEN failed (or we were cancelled) after the connection opened: close it, or
+            # every reconnect attempt leaks one server connection until the server is full
+            conn.terminate()
+            raise
         self._conn = conn
         self._lost.clear()
         self.connected.set()

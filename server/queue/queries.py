@@ -34,33 +34,87 @@ RETURNING {JOB_COLUMNS}
 
 # ------------------------------------------------------------------ worker side
 
-# Attempts are counted here, at claim, so a job that kills its worker still runs out of
-# attempts. The per-user cap keeps one user's burst from occupying every worker.
-CLAIM_JOB = f"""
-UPDATE background_jobs SET
-    status = 'processing', attempts = attempts + 1, worker_id = $1,
-    locked_until = now() + make_interval(secs => $2), started_at = coalesce(started_at, now())
-WHERE id = (
-    SELECT c.id FROM background_jobs c
-    WHERE c.status = 'pending' AND c.run_at <= now() AND c.type = ANY($3::text[])
-      AND (SELECT count(*) FROM background_jobs p
-           WHERE p.user_id = c.user_id AND p.status = 'processing') < $4
+# Every statement that changes jobs of several users in one transaction (claim, reaper, a
+# batch of completions) first locks its rows, then takes the version trigger's per-user lock
+# (schema.sql, background_jobs_bump_version) for each of their users, in user_id order, before
+# any row is changed. Row by row, the trigger would take them in scan order, and two such
+# statements taking two users' locks in opposite orders deadlock (seen with two reapers).
+# Single-row writers take the row, then their one user's lock, and wait for nothing after it.
+USER_LOCK_KEY = "hashtextextended('cardforge:job-version:' || {col}::text, 0)"
+LOCK_USERS = f"""
+SELECT count(pg_advisory_xact_lock({USER_LOCK_KEY.format(col="user_id")})) AS n
+FROM (SELECT DISTINCT user_id FROM picked ORDER BY user_id) ordered
+"""
+
+# Claim, step 1 of 2: pick up to $3 runnable jobs (skipping rows another claim holds) and
+# take their users' locks. Users at the per-user cap are skipped here by a snapshot count;
+# the exact count comes in step 2, after the locks.
+CLAIM_PICK = f"""
+WITH picked AS (
+    SELECT c.id, c.user_id FROM background_jobs c
+    WHERE c.status = 'pending' AND c.run_at <= now() AND c.type = ANY($1::text[])
+      AND c.user_id NOT IN (
+          SELECT p.user_id FROM background_jobs p WHERE p.status = 'processing'
+          GROUP BY p.user_id HAVING count(*) >= $2)
     ORDER BY c.priority DESC, c.run_at, c.id
+    LIMIT $3
     FOR UPDATE SKIP LOCKED
-    LIMIT 1
+), locked AS ({LOCK_USERS})
+SELECT picked.id, picked.user_id FROM picked, locked
+"""
+
+# Claim, step 2 of 2, in the same transaction: a new statement, so its snapshot is taken
+# after the per-user locks, and every claim of these users that committed before is counted.
+# Any writer of a user's jobs holds that user's lock until it commits, so no claim of the
+# same user can be in flight unseen: the per-user cap is exact across processes.
+# Attempts are counted here, at claim, so a job that kills its worker still runs out of
+# attempts.
+CLAIM_TAKE = """
+WITH room AS (
+    SELECT u.user_id, $5::int - count(p.id) AS free
+    FROM (SELECT DISTINCT unnest($2::uuid[]) AS user_id) u
+    LEFT JOIN background_jobs p ON p.user_id = u.user_id AND p.status = 'processing'
+    GROUP BY u.user_id
+), ranked AS (
+    SELECT c.id, c.user_id,
+           row_number() OVER (PARTITION BY c.user_id
+                              ORDER BY c.priority DESC, c.run_at, c.id) AS n
+    FROM background_jobs c WHERE c.id = ANY($1::uuid[])
 )
-RETURNING {JOB_COLUMNS}
+UPDATE background_jobs j SET
+    status = 'processing', attempts = j.attempts + 1, worker_id = $3,
+    locked_until = now() + make_interval(secs => $4),
+    started_at = coalesce(j.started_at, now())
+FROM ranked r JOIN room ON room.user_id = r.user_id
+WHERE j.id = r.id AND r.n <= room.free
+RETURNING j.id, j.user_id, j.type, j.payload, j.attempts, j.max_attempts, j.cancel_requested,
+          j.priority, j.run_at
 """
 
+# When idle, sleep until the next job that will become runnable by the clock. Jobs already due
+# but held back by the per-user cap are left out: they become claimable when one of that
+# user's jobs finishes, which every process hears about (its job event wakes the claimer).
+# Counting them made idle workers poll in a tight loop.
 NEXT_RUN_AT = """
-SELECT extract(epoch FROM min(run_at) - now()) FROM background_jobs WHERE status = 'pending'
+SELECT extract(epoch FROM min(run_at) - now()) FROM background_jobs
+WHERE status = 'pending' AND run_at > now()
 """
 
-# One statement per tick for all of a process's in-flight jobs; returns the ones whose
-# cancellation was requested, in case that NOTIFY was missed while the listener was down.
+# One statement per tick for all of a process's in-flight jobs, fenced on each job's attempt
+# (a NULL attempt: on the worker only): a stale attempt of a job this process claimed again
+# must not keep renewing the new attempt's lease. Rows are locked in id order, as a batch of
+# completions locks them, so the two never deadlock. Returns the rows still held, with the
+# cancellation flag in case that NOTIFY was missed while the listener was down.
 HEARTBEAT = """
 UPDATE background_jobs SET locked_until = now() + make_interval(secs => $2)
-WHERE id = ANY($3::uuid[]) AND worker_id = $1 AND status = 'processing'
+WHERE id IN (
+    SELECT j.id FROM background_jobs j
+    JOIN unnest($3::uuid[], $4::int[]) AS h(id, attempt) ON j.id = h.id
+    WHERE j.worker_id = $1 AND j.status = 'processing'
+      AND (h.attempt IS NULL OR j.attempts = h.attempt)
+    ORDER BY j.id
+    FOR UPDATE OF j
+)
 RETURNING id, cancel_requested
 """
 
@@ -73,6 +127,29 @@ UPDATE background_jobs SET
     worker_id = NULL, locked_until = NULL
 WHERE {FENCE}
 RETURNING id
+"""
+
+# A batch of completions, step 1 of 2: lock the rows whose fence still holds (in id order, as
+# the heartbeat locks them) and take their users' locks in order. Jobs missing from the answer
+# lost their lease; none of their rows are written.
+COMPLETE_BATCH_FENCE = f"""
+WITH picked AS (
+    SELECT j.id, j.user_id FROM background_jobs j
+    JOIN unnest($1::uuid[], $3::int[]) AS f(id, attempt) ON j.id = f.id
+    WHERE j.status = 'processing' AND j.worker_id = $2 AND j.attempts = f.attempt
+    ORDER BY j.id
+    FOR UPDATE OF j
+), locked AS ({LOCK_USERS})
+SELECT picked.id FROM picked, locked
+"""
+
+# Step 2 of 2: the jobs that passed the fence (their rows are locked: nothing changed since).
+COMPLETE_BATCH = """
+UPDATE background_jobs j SET
+    status = 'completed', result = c.result, usage = c.usage, error = NULL,
+    completed_at = now(), worker_id = NULL, locked_until = NULL
+FROM unnest($1::uuid[], $2::jsonb[], $3::jsonb[]) AS c(id, result, usage)
+WHERE j.id = c.id
 """
 
 REPORT_PROGRESS = f"UPDATE background_jobs SET progress = $4 WHERE {FENCE} RETURNING id"
@@ -94,6 +171,19 @@ WHERE {FENCE}
 RETURNING id
 """
 
+# Shutdown, last step: anything still held by this process (a claim that committed as it was
+# cut off at the end of the grace period, a release that failed) goes back uncharged.
+RELEASE_ALL_OF_WORKER = """
+UPDATE background_jobs SET
+    status = 'pending', attempts = attempts - 1, run_at = now(),
+    worker_id = NULL, locked_until = NULL
+WHERE id IN (
+    SELECT id FROM background_jobs WHERE worker_id = $1 AND status = 'processing'
+    ORDER BY id FOR UPDATE
+)
+RETURNING id
+"""
+
 FAIL_JOB = f"""
 UPDATE background_jobs SET
     status = 'failed', error = $4, usage = coalesce($5, usage), completed_at = now(),
@@ -110,8 +200,20 @@ WHERE {FENCE}
 RETURNING id
 """
 
-# The reaper's compare-and-set: only rows whose lease is still expired at update time are
-# touched, so a heartbeat that lands first wins and two reapers never both act.
+# The reaper's compare-and-set, in two statements of one transaction: pick the expired rows
+# (skipping rows a heartbeat or a finishing worker holds) and take their users' locks in
+# order, then change them. A heartbeat that lands first wins; two reapers never both act.
+REAP_PICK = f"""
+WITH picked AS (
+    SELECT id, user_id FROM background_jobs
+    WHERE status = 'processing' AND locked_until < now()
+    ORDER BY id
+    LIMIT 1000
+    FOR UPDATE SKIP LOCKED
+), locked AS ({LOCK_USERS})
+SELECT picked.id FROM picked, locked
+"""
+
 REAP_EXPIRED = """
 UPDATE background_jobs SET
     status = CASE
@@ -124,13 +226,9 @@ UPDATE background_jobs SET
             THEN 'The worker running this job was lost ' || attempts || ' times; giving up.'
         ELSE 'The worker running this job was lost; retrying.' END,
     completed_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN now() END,
-    run_at = now() + make_interval(secs => random() * least($2, $1 * power(2, attempts - 1))),
+    run_at = now() + make_interval(secs => random() * least($3, $2 * power(2, attempts - 1))),
     worker_id = NULL, locked_until = NULL
-WHERE id IN (
-    SELECT id FROM background_jobs
-    WHERE status = 'processing' AND locked_until < now()
-    FOR UPDATE SKIP LOCKED
-)
+WHERE id = ANY($1::uuid[]) AND status = 'processing' AND locked_until < now()
 RETURNING id, status
 """
 
@@ -174,15 +272,27 @@ SELECT * FROM (
 ) recent ORDER BY version
 """
 
-CANCEL_PENDING = f"""
+# One statement for both cases, so a job moving between processing and pending while the
+# cancel waits for its row is judged by its state after that move: with two statements (the
+# pending case, then the processing case) a job requeued in between matched neither and the
+# user got a false 409 while the job ran on.
+CANCEL = f"""
 UPDATE background_jobs SET
-    status = 'cancelled', error = 'Cancelled by the user.', completed_at = now()
-WHERE id = $1 AND user_id = $2 AND status = 'pending'
+    status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,
+    error = CASE WHEN status = 'pending' THEN 'Cancelled by the user.' ELSE error END,
+    completed_at = CASE WHEN status = 'pending' THEN now() ELSE completed_at END,
+    cancel_requested = (status = 'processing') OR cancel_requested
+WHERE id = $1 AND user_id = $2 AND status IN ('pending', 'processing')
 RETURNING {JOB_COLUMNS}
 """
 
-REQUEST_CANCEL = f"""
-UPDATE background_jobs SET cancel_requested = true
-WHERE id = $1 AND user_id = $2 AND status = 'processing'
-RETURNING {JOB_COLUMNS}
+# Retry: the original row is locked for the retry's transaction, so two concurrent retries of
+# one failed job are serialised and the second finds the first one's job.
+LOCK_JOB_FOR_USER = f"""
+SELECT {JOB_COLUMNS} FROM background_jobs WHERE id = $1 AND user_id = $2 FOR UPDATE
+"""
+
+RETRY_OF = f"""
+SELECT {JOB_COLUMNS} FROM background_jobs WHERE user_id = $1 AND retry_of = $2
+ORDER BY created_at LIMIT 1
 """

@@ -41,13 +41,19 @@ async def plan(db: asyncpg.Pool, sql: str, *args: object) -> str:
 
 
 async def test_claim_uses_the_partial_pending_index(db: asyncpg.Pool, loaded: uuid.UUID) -> None:
-    text = await plan(db, q.CLAIM_JOB, "w", 30.0, ["flashcard_generation"], 2)
+    text = await plan(db, q.CLAIM_PICK, ["flashcard_generation"], 2, 100)
     assert "background_jobs_claim_idx" in text
     assert "background_jobs_processing_user_idx" in text
+    ids = [r["id"] for r in await db.fetch(
+        "SELECT id FROM background_jobs WHERE status = 'pending' LIMIT 100")]
+    text = await plan(db, q.CLAIM_TAKE, ids, [loaded], "w", 30.0, 2)
+    assert "background_jobs_pkey" in text
+    # the exact per-user count reads one of the partial indexes on processing rows
+    assert "background_jobs_processing_user_idx" in text or "background_jobs_lease_idx" in text
 
 
 async def test_reaper_uses_the_lease_index(db: asyncpg.Pool, loaded: uuid.UUID) -> None:
-    assert "background_jobs_lease_idx" in await plan(db, q.REAP_EXPIRED, 1.0, 60.0)
+    assert "background_jobs_lease_idx" in await plan(db, q.REAP_PICK)
 
 
 async def test_rate_window_uses_the_rate_index(db: asyncpg.Pool, loaded: uuid.UUID) -> None:

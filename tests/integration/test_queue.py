@@ -131,7 +131,8 @@ async def test_reaper_fails_a_job_whose_attempts_are_used_up(db: asyncpg.Pool) -
     assert row["completed_at"] is not None
 
 
-def test_backoff_is_capped_exponential_with_full_jitter_and_honours_retry_after() -> None:
+def test_backoff_is_capped_exponential_with_full_jitter_and_honours_retry_after_up_to_the_cap(
+) -> None:
     rng = random.Random(7)
     for attempt in range(1, 12):
         ceiling = min(60.0, 1.0 * 2 ** (attempt - 1))
@@ -139,8 +140,24 @@ def test_backoff_is_capped_exponential_with_full_jitter_and_honours_retry_after(
         assert all(0 <= s <= ceiling for s in samples)
         assert max(samples) > ceiling * 0.8  # full jitter spans the range
     assert all(
-        backoff_s(a, base_s=1, cap_s=60, retry_after_s=90, rng=rng) >= 90 for a in range(1, 9)
+        backoff_s(a, base_s=1, cap_s=60, retry_after_s=45, rng=rng) >= 45 for a in range(1, 9)
     )
+    # a retry-after past the cap waits the cap, not what the provider asked
+    assert {backoff_s(a, base_s=1, cap_s=60, retry_after_s=90, rng=rng) for a in (1, 8)} == {60}
+
+
+@pytest.mark.parametrize("retry_after_s", [1e9, float("inf"), float("nan")])
+async def test_a_provider_retry_after_of_a_billion_seconds_waits_no_longer_than_the_retry_maximum(
+    db: asyncpg.Pool, retry_after_s: float
+) -> None:
+    user, _ = await create_user(db, "ra-huge")
+    queue = make_queue(db, retry_max_s=300.0)
+    await queue.enqueue(user.id, "flashcard_generation", {"content": "x"})
+    job = await _claim_one(queue)
+    status = await queue.requeue(job, "w", "slow down", retry_after_s=retry_after_s)
+    assert status is JobStatus.PENDING
+    delay = await db.fetchval("SELECT extract(epoch FROM run_at - now()) FROM background_jobs")
+    assert float(delay) <= 300.0
 
 
 async def _claim_one(queue: JobQueue) -> ClaimedJob:
@@ -151,7 +168,7 @@ async def _claim_one(queue: JobQueue) -> ClaimedJob:
 
 async def test_retryable_error_requeues_no_earlier_than_retry_after(db: asyncpg.Pool) -> None:
     user, _ = await create_user(db, "ra")
-    queue = make_queue(db)
+    queue = make_queue(db, retry_max_s=60.0)  # a retry-after is honoured up to the cap
     await queue.enqueue(user.id, "flashcard_generation", {"content": "x"})
     job = await _claim_one(queue)
     assert await queue.requeue(job, "w", "slow down", retry_after_s=30) is JobStatus.PENDING
