@@ -22,6 +22,11 @@ class RetryableError(JobError):
         self.retry_after_s = retry_after_s
 
 
+class ProviderBusy(RetryableError):
+    """The provider said it is at capacity (rate limited, overloaded): calling it less often
+    helps, so the process-wide LLM concurrency limit backs off when it sees one."""
+
+
 class PermanentError(JobError):
     """Trying again cannot help (bad credentials, a rejected request, a row that is gone)."""
 

@@ -38,6 +38,7 @@ from server.keys import (
     SETTINGS,
     WORKERS,
 )
+from server.llm_limit import AdaptiveLimit, LimitedGenerator
 from server.maintenance import run_maintenance
 from server.metrics import Metrics
 from server.queue.engine import JobQueue
@@ -143,7 +144,9 @@ def generator_ctx(
             timeout_s=settings.llm_timeout_seconds,
             cpu=app.get(CPU_POOL),
         )
-        app[GENERATOR] = generator
+        # every job's calls share one adaptive limit, so a burst is not a 429 storm
+        limit = AdaptiveLimit(settings.llm_concurrency, metrics=app[METRICS])
+        app[GENERATOR] = LimitedGenerator(generator, limit)
         log.info("generation provider: %s (%s)", generator.provider, generator.model)
         yield
         if given is None:

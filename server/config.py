@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     llm_provider: LLMProvider | None = None
     llm_timeout_seconds: float = Field(default=90.0, gt=0, le=900)
     workers: int = Field(default=64, ge=0, le=10_000)
+    llm_concurrency: int = Field(default=64, ge=1, le=10_000)
     rate_limit: int = Field(default=20, ge=1, le=100_000)
     max_attempts: int = Field(default=3, ge=1, le=20)
     lease_seconds: float = Field(default=30.0, ge=1, le=3600)

@@ -37,6 +37,15 @@ class Metrics:
         self.jobs_in_flight = Gauge(
             "cardforge_jobs_in_flight", "Jobs this process is running", registry=self.registry
         )
+        self.llm_calls_in_flight = Gauge(
+            "cardforge_llm_calls_in_flight", "LLM calls this process has open",
+            registry=self.registry,
+        )
+        self.llm_concurrency_limit = Gauge(
+            "cardforge_llm_concurrency_limit",
+            "The adaptive limit on concurrent LLM calls (halved on 429/529, grows on success)",
+            registry=self.registry,
+        )
         self.sse_clients = Gauge(
             "cardforge_sse_clients", "Open SSE streams", registry=self.registry
         )

@@ -27,7 +27,7 @@ import anthropic
 from anthropic.types import MessageParam, ToolChoiceToolParam, ToolParam, ToolUseBlock
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from handlers.errors import JobError, PermanentError, RetryableError
+from handlers.errors import JobError, PermanentError, ProviderBusy, RetryableError
 from handlers.models import MAX_TREE_NODES, CardDraft, NodeDraft
 
 if TYPE_CHECKING:
@@ -252,12 +252,12 @@ class AnthropicGenerator:
         status = err.status_code
         retry_after_s = parse_retry_after(err.response.headers)
         if status == 429:
-            return RetryableError(
+            return ProviderBusy(
                 "The AI provider is rate limiting requests; will retry.",
                 retry_after_s=retry_after_s,
             )
         if status == 529:
-            return RetryableError(
+            return ProviderBusy(
                 "The AI provider is overloaded; will retry.", retry_after_s=retry_after_s
             )
         if status >= 500 or status in (408, 409):  # the SDK's own policy retries 408/409 too

@@ -265,3 +265,24 @@ async def test_a_rerun_after_a_lost_lease_leaves_exactly_one_set_of_cards(
     final = await db.fetchrow("SELECT status, attempts FROM background_jobs")
     assert tuple(final) == ("completed", 2)
 
+
+
+async def test_a_429_from_the_provider_halves_the_process_wide_llm_concurrency_limit(
+    make_client: Any, new_user: Any, fake_anthropic: FakeAnthropic, db: asyncpg.Pool
+) -> None:
+    client = await make_client(**anthropic_settings(
+        fake_anthropic, llm_concurrency=40, retry_base_seconds=0.05, retry_max_seconds=0.1))
+    headers = {"Authorization": (await new_user())["Authorization"]}
+
+    async def limit_metric() -> float:
+        text = await (await client.get("/metrics")).text()
+        line = next(li for li in text.splitlines()
+                    if li.startswith("cardforge_llm_concurrency_limit "))
+        return float(line.split()[1])
+
+    assert await limit_metric() == 40
+    fake_anthropic.push_error(429, retry_after=0)
+    job = await create(client, headers, "flashcard_generation", {"content": PHOTOSYNTHESIS})
+    done = await settle(client, headers, job["id"], "completed")
+    assert done["attempts"] == 2  # the 429 was retried by the queue
+    assert 20 <= await limit_metric() < 40  # halved once, grown back a little by the success
