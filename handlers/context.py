@@ -8,6 +8,7 @@ from typing import Protocol
 from uuid import UUID
 
 from handlers.generator import StudyGenerator
+from handlers.pricing import ModelPrice
 
 
 @dataclass(frozen=True)
@@ -33,21 +34,45 @@ ProgressCallback = Callable[[dict[str, object]], Awaitable[None]]
 
 @dataclass
 class Usage:
-    """Tokens spent on one job, summed over its LLM calls."""
+    """Tokens spent on one job, summed over its LLM calls, and what they cost.
+
+    ``input_tokens`` are the ones billed at the full input rate: tokens written to or read
+    from the prompt cache are counted apart, as the provider reports and bills them.
+    ``price`` is None for a model the price table does not know: its cost is unknown, not 0.
+    """
 
     provider: str
     model: str
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    price: ModelPrice | None = None
 
-    def add(self, input_tokens: int, output_tokens: int) -> None:
+    def add(self, input_tokens: int, output_tokens: int, *, cache_write_tokens: int = 0,
+            cache_read_tokens: int = 0) -> None:
         self.input_tokens += input_tokens
         self.output_tokens += output_tokens
+        self.cache_write_tokens += cache_write_tokens
+        self.cache_read_tokens += cache_read_tokens
+
+    @property
+    def cost_usd(self) -> float | None:
+        if self.price is None:
+            return None
+        return self.price.cost_usd(
+            input_tokens=self.input_tokens, output_tokens=self.output_tokens,
+            cache_write_tokens=self.cache_write_tokens, cache_read_tokens=self.cache_read_tokens,
+        )
 
     def as_json(self) -> dict[str, object]:
+        cost = self.cost_usd
         return {
             "inputTokens": self.input_tokens,
             "outputTokens": self.output_tokens,
+            "cacheReadTokens": self.cache_read_tokens,
+            "cacheWriteTokens": self.cache_write_tokens,
+            "costUsd": round(cost, 6) if cost is not None else None,
             "provider": self.provider,
             "model": self.model,
         }
@@ -61,4 +86,9 @@ class JobContext:
     usage: Usage = field(init=False)
 
     def __post_init__(self) -> None:
-        self.usage = Usage(provider=self.generator.provider, model=self.generator.model)
+        # a generator may carry the price of its model (optional, like ``deterministic``)
+        price = getattr(self.generator, "price", None)
+        self.usage = Usage(
+            provider=self.generator.provider, model=self.generator.model,
+            price=price if isinstance(price, ModelPrice) else None,
+        )

@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from handlers.catalog import default_registry
 from handlers.generator import StudyGenerator
+from handlers.pricing import load_price_table
 from handlers.providers import build_generator
 from handlers.providers.cpu import ProcessPool, default_pool_size
 from handlers.registry import HandlerRegistry
@@ -143,11 +144,15 @@ def generator_ctx(
             base_url=settings.anthropic_base_url,
             timeout_s=settings.llm_timeout_seconds,
             cpu=app.get(CPU_POOL),
+            prices=load_price_table(settings.price_table),
         )
         # every job's calls share one adaptive limit, so a burst is not a 429 storm
         limit = AdaptiveLimit(settings.llm_concurrency, metrics=app[METRICS])
         app[GENERATOR] = LimitedGenerator(generator, limit)
         log.info("generation provider: %s (%s)", generator.provider, generator.model)
+        if getattr(generator, "price", None) is None:
+            log.warning("no price for model %s in the price table: job costs will show as "
+                        "unknown (see CARDFORGE_PRICE_TABLE)", generator.model)
         yield
         if given is None:
             await generator.aclose()

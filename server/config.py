@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from handlers.pricing import PriceTableError, load_price_table
+
 
 class LLMProvider(StrEnum):
     ANTHROPIC = "anthropic"
@@ -49,6 +51,17 @@ class Settings(BaseSettings):
     keepalive_seconds: float = Field(default=15.0, gt=0, le=300)
     secure_cookies: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    price_table: Path | None = None  # a TOML file replacing handlers/model_prices.toml
+
+    @field_validator("price_table")
+    @classmethod
+    def _price_table_loads(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            try:
+                load_price_table(value)
+            except PriceTableError as err:
+                raise ValueError(str(err)) from None
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from handlers.context import Usage
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -63,7 +65,30 @@ class Metrics:
             "cardforge_sse_refused_total", "SSE streams refused: the user had too many open",
             registry=self.registry,
         )
+        self.llm_tokens = Counter(
+            "cardforge_llm_tokens_total",
+            "LLM tokens spent by model and kind (input, output, cache_read, cache_write)",
+            ["model", "kind"], registry=self.registry,
+        )
+        self.llm_cost_usd = Counter(
+            "cardforge_llm_cost_usd_total",
+            "What the LLM calls cost by model, in US dollars, from the price table",
+            ["model"], registry=self.registry,
+        )
         self.listener_reconnects = Counter(
             "cardforge_listener_reconnects_total", "LISTEN connection re-establishments",
             registry=self.registry,
         )
+
+    def record_usage(self, usage: Usage) -> None:
+        """One attempt's tokens and cost (every attempt's tokens were billed)."""
+        kinds = {
+            "input": usage.input_tokens, "output": usage.output_tokens,
+            "cache_read": usage.cache_read_tokens, "cache_write": usage.cache_write_tokens,
+        }
+        for kind, tokens in kinds.items():
+            if tokens:
+                self.llm_tokens.labels(usage.model, kind).inc(tokens)
+        cost = usage.cost_usd
+        if cost:
+            self.llm_cost_usd.labels(usage.model).inc(cost)

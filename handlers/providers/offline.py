@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from handlers.errors import PermanentError
 from handlers.models import CardDraft, NodeDraft
+from handlers.pricing import FREE
 from handlers.providers.answer_choices import choose_distractors
 from handlers.providers.card_lint import (
     BLANK,
@@ -67,6 +68,7 @@ class OfflineGenerator:
     model = "cardforge-extractive-1"
     # Same input, same output: a retry cannot do better, so failures are permanent.
     deterministic = True
+    price = FREE  # runs locally: its jobs cost nothing, and say so
 
     def __init__(self, cpu: CpuRunner | None = None) -> None:
         # The server passes its process pool; without one the work runs in the caller.

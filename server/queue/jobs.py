@@ -79,6 +79,9 @@ class Usage(RowModel):
 
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float | None = None  # None: the model's price is unknown (offline: 0)
     provider: str | None = None
     model: str | None = None
 

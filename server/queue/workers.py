@@ -438,6 +438,7 @@ class WorkerPool:
     async def _settle(self, flight: InFlight, ctx: JobContext) -> None:
         """Record how the attempt ended. Every write here is fenced by the queue."""
         job, task, wid = flight.job, flight.task, self.worker_id
+        self.metrics.record_usage(ctx.usage)
         usage = ctx.usage.as_json()
         if task.cancelled():
             reason = flight.stop_reason

@@ -26,6 +26,7 @@ import asyncio
 import itertools
 import json
 import re
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -152,6 +153,8 @@ def _texts(body: JsonDict) -> list[str]:
     system = body.get("system")
     if isinstance(system, str):
         texts.append(system)
+    elif isinstance(system, list):
+        texts.extend(b.get("text", "") for b in system if isinstance(b, dict))
     for message in body.get("messages", []):
         if message.get("role") != "user":
             continue
@@ -161,6 +164,67 @@ def _texts(body: JsonDict) -> list[str]:
         elif isinstance(content, list):
             texts.extend(b.get("text", "") for b in content if b.get("type") == "text")
     return texts
+
+
+# ---------------------------------------------------------------- prompt caching
+
+CACHE_TTL_S = 300.0  # the default ("ephemeral") cache lives five minutes
+
+
+def min_cacheable_tokens(model: str) -> int:
+    """Anthropic caches no prefix shorter than this: below it ``cache_control`` is ignored
+    (the request still succeeds, and everything is billed as plain input)."""
+    return 2048 if "haiku" in model else 1024
+
+
+def cached_prefix(body: JsonDict) -> str | None:
+    """The request's text up to and including its last ``cache_control`` block, in the order
+    the API builds the prefix: tools, then system, then messages. None if nothing is marked."""
+    parts: list[str] = []
+    marked_upto: int | None = None
+    for tool in body.get("tools") or []:
+        parts.append(json.dumps(tool, sort_keys=True))
+        if isinstance(tool, dict) and tool.get("cache_control"):
+            marked_upto = len(parts)
+    system = body.get("system")
+    blocks = [{"type": "text", "text": system}] if isinstance(system, str) else list(system or [])
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            blocks.append({"type": "text", "text": content})
+        elif isinstance(content, list):
+            blocks.extend(content)
+    for block in blocks:
+        if not isinstance(block, dict):
+            continue
+        parts.append(str(block.get("text", json.dumps(block, sort_keys=True))))
+        if block.get("cache_control"):
+            marked_upto = len(parts)
+    return None if marked_upto is None else "\n".join(parts[:marked_upto])
+
+
+class PromptCache:
+    """Which prefixes were written, per model, and when: what the real API's cache knows."""
+
+    def __init__(self) -> None:
+        self.written: dict[tuple[str, str], float] = {}
+
+    def account(self, body: JsonDict, total_tokens: int) -> tuple[int, int, int]:
+        """(input, cache_write, cache_read) tokens for a request of ``total_tokens``."""
+        prefix = cached_prefix(body)
+        model = str(body.get("model", ""))
+        if prefix is None:
+            return total_tokens, 0, 0
+        prefix_tokens = min(_or_estimate(None, prefix), total_tokens)
+        if prefix_tokens < min_cacheable_tokens(model):
+            return total_tokens, 0, 0
+        key, now = (model, prefix), time.monotonic()
+        seen = self.written.get(key)
+        self.written[key] = now  # a read refreshes the entry's lifetime, as the API does
+        rest = total_tokens - prefix_tokens
+        if seen is not None and now - seen < CACHE_TTL_S:
+            return rest, 0, prefix_tokens
+        return rest, prefix_tokens, 0
 
 
 # ---------------------------------------------------------------- plausible default output
@@ -279,6 +343,8 @@ class FakeAnthropic:
         self.api_key = api_key
         self.script: deque[Reply] = deque()
         self.requests: list[RecordedRequest] = []
+        self.usages: list[JsonDict] = []  # the usage block of each answered request, in order
+        self.cache = PromptCache()
         self.base_url = ""
         self._ids = itertools.count(1)
         self._stopping = asyncio.Event()
@@ -417,6 +483,17 @@ class FakeAnthropic:
         else:
             content = {"type": "text", "text": reply.text}
             produced = reply.text
+        total = _or_estimate(None, "\n".join([json.dumps(body.get("tools") or []),
+                                               *_texts(body)]))
+        fresh, written, read = self.cache.account(body, total)
+        usage = {
+            # a scripted count is the test's to choose; cache fields still follow the prompt
+            "input_tokens": reply.input_tokens if reply.input_tokens is not None else fresh,
+            "output_tokens": _or_estimate(reply.output_tokens, produced),
+            "cache_creation_input_tokens": written,
+            "cache_read_input_tokens": read,
+        }
+        self.usages.append(usage)
         return {
             "id": f"msg_fake_{number:06d}",
             "type": "message",
@@ -425,12 +502,7 @@ class FakeAnthropic:
             "content": [content],
             "stop_reason": reply.stop_reason,
             "stop_sequence": None,
-            "usage": {
-                "input_tokens": _or_estimate(reply.input_tokens, json.dumps(body)),
-                "output_tokens": _or_estimate(reply.output_tokens, produced),
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
-            },
+            "usage": usage,
         }
 
     def _error(self, reply: ErrorReply) -> web.Response:
