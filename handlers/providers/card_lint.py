@@ -104,7 +104,9 @@ class LintSource:
     def of(cls, material: str, doc: Document | None = None) -> LintSource:
         doc = doc if doc is not None else Document.parse(material)
         words = " ".join(w.lower() for w in words_of(" ".join(s.text for s in doc.sentences)))
-        return cls(normalize(material), doc.vocabulary, f" {words} ")
+        # Cards quote what a reader sees (inline markup removed) or the text as written.
+        seen = " ".join(b.text for b in doc.blocks)
+        return cls(f"{normalize(material)}\n{normalize(seen)}", doc.vocabulary, f" {words} ")
 
 
 def lint_card(question: str, answer: str, source: LintSource) -> list[Check]:
@@ -282,9 +284,12 @@ def _weak_blank(text: str, answer: str, source: LintSource) -> bool:
     if len(words) == 1:
         if lower in STOPWORDS or lower in _PRONOUNS or lower in _VAGUE_NOUNS:
             return True
-        if lower in _COMMON_VERBS or lower in _ADJECTIVES:
+        before = text.partition(BLANK)[0].split()
+        after_article = bool(before) and before[-1].lower() in _DETERMINERS
+        # "the ____ shows": after an article the word is a noun ("run", "key"), not a verb.
+        if not after_article and (lower in _COMMON_VERBS or lower in _ADJECTIVES):
             return True
-        if lower.endswith(_ADJECTIVE_ENDINGS) and not answer[:1].isupper():
+        if len(lower) > 5 and lower.endswith(_ADJECTIVE_ENDINGS) and not answer[:1].isupper():
             return True
         if _looks_like_verb(lower, text) and not answer[:1].isupper():
             return True
@@ -316,7 +321,8 @@ def _splits_a_term(text: str, answer: str, source: LintSource) -> bool:
     """ "The printing ____ lowered costs" -> "press": half of a term the text repeats, or
     the head of a compound whose modifier is left showing ("the waggle ____")."""
     before, _, after = text.partition(BLANK)
-    left = words_of(before)[-1:] if before.endswith(" ") or not before else []
+    # Only a word right before the blank modifies it ("circuit, ____" does not).
+    left = words_of(before)[-1:] if before.endswith(" ") and before[-2:-1].isalnum() else []
     right = words_of(after)[:1] if after.startswith(" ") else []
     # A name after a noun is an apposition ("the biologist Karl von Frisch"), not a head.
     if left and is_noun_modifier(left[0]) and len(answer.split()) == 1 and answer.islower():
@@ -402,7 +408,8 @@ def _gives_away(text: str, answer: str, *, cloze: bool) -> bool:
 
 def _needs_context(text: str, source: LintSource) -> bool:
     """A card that leans on the sentence before it: "He was assassinated in ____"."""
-    tokens = words_of(text)
+    # The blank may hide the antecedent itself ("The ____ ... and she"): count it as one.
+    tokens = words_of(text.replace(BLANK, "Someone"))
     words = [w.lower() for w in tokens]
     if not words:
         return True
@@ -420,7 +427,7 @@ def _needs_context(text: str, source: LintSource) -> bool:
     return False
 
 
-_PERSONAL_PRONOUNS = word_set("he she him his her hers they them their theirs")
+_PERSONAL_PRONOUNS = word_set("he she him his her hers")
 
 
 def _names_someone(token: str, index: int, source: LintSource) -> bool:
