@@ -145,13 +145,25 @@ class DistractorSet(BaseModel):
     distractors: list[str]
 
 
+class NodeCard(BaseModel):
+    """A card made from the section a node teaches; ``node`` is that node's ``key``."""
+
+    node: str
+    card: CardDraft
+
+
 class ValidatedTree(BaseModel):
-    """A tree that passed validation: nodes in pre-order, exactly one root, depth bounded."""
+    """A tree that passed validation: nodes in pre-order, exactly one root, depth bounded.
+
+    ``cards`` (from a generator that can link them) are stored with the tree as their goal
+    and their node as ``nodeId``.
+    """
 
     goal: str
     description: str | None = None
     nodes: list[NodeDraft]
     depth: int
+    cards: list[NodeCard] = []
 
 
 class PlainResult(BaseModel):

@@ -6,8 +6,18 @@ from collections import defaultdict
 
 from handlers.context import JobContext
 from handlers.errors import RetryableError
-from handlers.models import MAX_TREE_NODES, JobType, NodeDraft, SkillTreePayload, ValidatedTree
+from handlers.models import (
+    MAX_TREE_NODES,
+    CardDraft,
+    JobType,
+    NodeCard,
+    NodeDraft,
+    SkillTreePayload,
+    ValidatedTree,
+)
 from handlers.registry import JobHandler
+
+CARDS_PER_TREE = 30
 
 
 class InvalidTree(RetryableError):
@@ -22,9 +32,31 @@ async def generate_skill_tree(payload: SkillTreePayload, ctx: JobContext) -> Val
         max_depth=payload.max_depth,
         usage=ctx.usage,
     )
-    return validate_tree(
+    tree = validate_tree(
         nodes, goal=payload.goal, description=payload.description, max_depth=payload.max_depth
     )
+    return tree.model_copy(update={"cards": await _node_cards(payload, ctx, tree)})
+
+
+async def _node_cards(
+    payload: SkillTreePayload, ctx: JobContext, tree: ValidatedTree
+) -> list[NodeCard]:
+    """Cards linked to the nodes that teach their section, from a generator that can say
+    which section a card came from (the offline one); others leave the tree card-less."""
+    cards_for_tree = getattr(ctx.generator, "cards_for_tree", None)
+    if cards_for_tree is None or not payload.content or not payload.content.strip():
+        return []
+    by_node: dict[str, list[CardDraft]] = await cards_for_tree(
+        goal=payload.goal, description=payload.description, material=payload.content,
+        max_depth=payload.max_depth, max_cards=CARDS_PER_TREE,
+    )
+    keys = {n.key for n in tree.nodes}
+    return [
+        NodeCard(node=key, card=card)
+        for key in (n.key for n in tree.nodes)
+        for card in by_node.get(key, [])
+        if key in keys
+    ]
 
 
 def validate_tree(

@@ -41,7 +41,7 @@ from handlers.providers.extract import (
 )
 from handlers.providers.facts import FactKind, fact_from_sentence, glossary_fact, is_vague_subject
 from handlers.providers.keyterms import KeyTerms
-from handlers.providers.outline import tree_from_outline
+from handlers.providers.outline import ROOT_KEY, outline_tree, tree_from_outline
 
 if TYPE_CHECKING:
     from handlers.context import Usage
@@ -107,6 +107,16 @@ class OfflineGenerator:
             )
         return await self._cpu.run(_skill_tree, goal, description, material, max_depth)
 
+    async def cards_for_tree(
+        self, *, goal: str, description: str | None, material: str, max_depth: int,
+        max_cards: int,
+    ) -> dict[str, list[CardDraft]]:
+        """Cards of the material keyed by the node of the same tree that teaches their
+        section (see :func:`handlers.skill_trees.generate_skill_tree`)."""
+        return await self._cpu.run(
+            _tree_cards, goal, description, material, max_depth, max_cards
+        )
+
     async def aclose(self) -> None:
         return None
 
@@ -140,6 +150,19 @@ def _skill_tree(
     return nodes
 
 
+def _tree_cards(
+    goal: str, description: str | None, material: str, max_depth: int, max_cards: int
+) -> dict[str, list[CardDraft]]:
+    doc = Document.parse(material)
+    _, sections = outline_tree(doc, goal=goal, description=description, max_depth=max_depth)
+    node_of = {block: key for key, blocks in sections.items() for block in blocks}
+    deck = extract_deck(material, max_cards)
+    linked: dict[str, list[CardDraft]] = {}
+    for card, block in zip(deck.cards, deck.blocks, strict=True):
+        linked.setdefault(node_of.get(block, ROOT_KEY), []).append(card)
+    return linked
+
+
 def extract_cards(material: str, max_cards: int) -> list[CardDraft]:
     """Question cards first, then clozes; each group in reading order."""
     return extract_deck(material, max_cards).cards
@@ -149,6 +172,7 @@ def extract_cards(material: str, max_cards: int) -> list[CardDraft]:
 class OfflineDeck:
     cards: list[CardDraft]
     dropped: Counter[Check] = field(default_factory=Counter)  # candidates the linter refused
+    blocks: list[int] = field(default_factory=list)  # each card's block of the material
 
 
 def extract_deck(material: str, max_cards: int) -> OfflineDeck:
@@ -174,6 +198,7 @@ def extract_deck(material: str, max_cards: int) -> OfflineDeck:
         CardDraft(question=c.question, answer=c.answer, source=c.source[:MAX_SOURCE_CHARS])
         for c in chosen
     ]
+    deck.blocks = [doc.sentences[c.position // _UNITS_PER_SENTENCE].block for c in chosen]
     return deck
 
 

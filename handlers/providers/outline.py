@@ -31,6 +31,7 @@ class _Node:
     parent: _Node | None = None
     children: list[_Node] = field(default_factory=list)
     folded: list[str] = field(default_factory=list)
+    blocks: set[int] = field(default_factory=set)  # the material this node teaches
 
 
 @dataclass(frozen=True)
@@ -44,16 +45,34 @@ def tree_from_outline(
     doc: Document, *, goal: str, description: str | None, max_depth: int
 ) -> list[NodeDraft]:
     """Pre-ordered nodes (root first), at most ``max_depth`` deep and ``MAX_TREE_NODES``."""
-    headings = outline_headings(doc)
+    return outline_tree(doc, goal=goal, description=description, max_depth=max_depth)[0]
+
+
+def outline_tree(
+    doc: Document, *, goal: str, description: str | None, max_depth: int
+) -> tuple[list[NodeDraft], dict[str, set[int]]]:
+    """The nodes, and for each node key the blocks of the material it teaches (its section,
+    or its paragraph), so cards made from those blocks can be linked to the node.
+
+    Titles are skills ("Explain how evaporation works"), not headings copied; a heading
+    that only repeats the goal adds no node (its sections hang from the root).
+    """
+    headings = [h for h in outline_headings(doc) if _key(h.title) != _key(goal)]
     intro = _first_sentence_after(doc, -1)
     if _opens_with_title(headings):
         intro = _first_sentence_after(doc, headings[0].block) or intro
         headings = headings[1:]
+    if description is None and _key(goal) in _key(intro) and (
+        len(intro.split()) <= len(goal.split()) + 2
+    ):
+        intro = ""  # a description that only says the goal again
     root = _Node(goal, description if description is not None else intro, depth=1)
     if headings:
         _attach_headings(root, headings, doc)
     else:
         _attach_topics(root, doc, goal)
+    for node in _preorder(root)[1:]:
+        node.title = skill_title(node.title, doc)
     _fold_below(root, max_depth)
     _cap_nodes(root)
     return _drafts(root)
@@ -94,6 +113,7 @@ def _attach_headings(root: _Node, headings: list[_Heading], doc: Document) -> No
         node = _Node(
             heading.title, _first_sentence_after(doc, heading.block), parent.depth + 1, parent
         )
+        node.blocks = set(_section_blocks(doc, heading.block))
         parent.children.append(node)
         stack.append((heading.level, node))
 
@@ -130,6 +150,7 @@ def _attach_topics(root: _Node, doc: Document, goal: str) -> None:
             continue
         topic_key, topic_surface = fresh[0]
         topic = _Node(_title_case_first(topic_surface), _first_sentence(block), 2, root)
+        topic.blocks = {block.index}
         root.children.append(topic)
         used.add(topic_key)
         for key, surface in fresh[1:]:
@@ -155,10 +176,13 @@ def _defined_subjects(block: Block, doc: Document) -> list[tuple[str, str]]:
 
 
 def _fold_below(root: _Node, max_depth: int) -> None:
-    """Nodes deeper than ``max_depth`` become a line in their deepest kept ancestor."""
+    """Nodes deeper than ``max_depth`` become a line in their deepest kept ancestor (which
+    then also teaches their material)."""
     for node in list(_preorder(root)):
         if node.depth == max_depth and node.children:
-            node.folded.extend(n.title for n in _preorder(node) if n is not node)
+            below = [n for n in _preorder(node) if n is not node]
+            node.folded.extend(n.title for n in below)
+            node.blocks.update(b for n in below for b in n.blocks)
             node.children = []
 
 
@@ -172,12 +196,14 @@ def _cap_nodes(root: _Node) -> None:
         _fold_below(root, deepest - 1)
 
 
-def _drafts(root: _Node) -> list[NodeDraft]:
+def _drafts(root: _Node) -> tuple[list[NodeDraft], dict[str, set[int]]]:
     keys: dict[int, str] = {}
     drafts: list[NodeDraft] = []
+    sections: dict[str, set[int]] = {}
     for node in _preorder(root):
         key = ROOT_KEY if node is root else f"n{len(drafts)}"
         keys[id(node)] = key
+        sections[key] = set(node.blocks)
         description = node.description
         if node.folded:
             also = "Also covers: " + ", ".join(node.folded) + "."
@@ -190,7 +216,7 @@ def _drafts(root: _Node) -> list[NodeDraft]:
                 description=description[:1_000],
             )
         )
-    return drafts
+    return drafts, sections
 
 
 def _preorder(root: _Node) -> list[_Node]:
@@ -238,3 +264,75 @@ def _overlaps(key: str, used: set[str]) -> bool:
 
 def _title_case_first(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+def _section_blocks(doc: Document, heading_block: int) -> list[int]:
+    """The blocks under a heading, up to the next heading of any level."""
+    blocks: list[int] = []
+    for block in doc.blocks[heading_block + 1 :]:
+        if block.kind is BlockKind.HEADING:
+            break
+        blocks.append(block.index)
+    return blocks
+
+
+def _key(text: str) -> str:
+    return " ".join(text.casefold().replace(":", " ").split())
+
+
+# ---------------------------------------------------------------- skill titles
+
+_GLOSSARY_HEADINGS = {"key terms", "glossary", "vocabulary", "definitions", "terms", "key words"}
+_REVIEW_HEADINGS = {
+    "summary", "conclusion", "overview", "introduction", "review", "recap", "notes", "tips",
+    "key points", "key facts", "numbers to remember", "background",
+}
+_CAUSE_HEADINGS = {"causes", "effects", "consequences", "results", "reasons", "origins"}
+_QUESTION_WORDS = ("how ", "why ", "what ", "when ", "where ", "which ", "who ")
+_PROCESS_ENDINGS = ("tion", "tions", "sis", "ing", "ics")
+
+
+def skill_title(heading: str, doc: Document) -> str:
+    """What a learner should be able to do with a section, from its heading.
+
+    "Evaporation" -> "Explain how evaporation works", "How Volcanoes Form" -> "Explain how
+    volcanoes form", "How to Bake Bread" -> "Bake bread", "Key Terms" -> "Define the key
+    terms", "The Nucleus" -> "Describe the nucleus".
+    """
+    title = heading.strip().rstrip(":?.").strip()
+    text = _sentence_case(title, doc)
+    lower = text.casefold()
+    if lower in _GLOSSARY_HEADINGS:
+        return "Define the key terms"
+    if lower in _REVIEW_HEADINGS:
+        return f"Recall the {lower}" if lower.endswith("s") else f"Recall the {lower} points"
+    if lower.startswith("how to "):
+        return _title_case_first(text[len("how to ") :])
+    if lower.startswith(_QUESTION_WORDS):
+        return f"Explain {text}"
+    words = lower.split()
+    process = words[-1].endswith(_PROCESS_ENDINGS) and "'" not in lower and words[0] != "the"
+    if words and len(words) <= 3 and process:
+        plural = words[-1].endswith("s") and not words[-1].endswith(("sis", "ics"))
+        verb = "work" if plural else "works"
+        return f"Explain how {text} {verb}"
+    if words[0] in {"before", "after", "during", "since", "until"}:
+        return f"Describe the time {text}"
+    if lower in _CAUSE_HEADINGS:
+        return f"Explain the {lower}"
+    return f"Describe {text}"
+
+
+def _sentence_case(title: str, doc: Document) -> str:
+    """Title Case to the case the text uses: "Light Reactions" -> "light reactions", but
+    names stay ("Gutenberg's Invention" -> "Gutenberg's invention")."""
+    return " ".join(
+        word if _is_name_word(word, doc) else word.lower() for word in title.split()
+    )
+
+
+def _is_name_word(word: str, doc: Document) -> bool:
+    bare = word.removesuffix("'s").removesuffix("\u2019s")
+    if not bare[:1].isupper() or bare.isupper() or any(ch.isdigit() for ch in bare):
+        return True  # not Title Case, an acronym ("DNA") or a number: keep as written
+    return bare.lower() in doc.vocabulary.names

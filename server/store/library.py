@@ -100,6 +100,21 @@ def _tree_statements(
             ),
         ),
     ]
+    # Cards made from a node's section: the tree is their goal, the node their nodeId.
+    position = 0
+    for node in nodes:
+        cards = [c.card for c in tree.cards if c.node == node.key]
+        if not cards:
+            continue
+        statements.append((
+            q.INSERT_FLASHCARDS,
+            (
+                user_id, job_id, tree_id, node_ids[node.key], None, [uuid4() for _ in cards],
+                [c.question for c in cards], [c.answer for c in cards],
+                list(range(position, position + len(cards))),
+            ),
+        ))
+        position += len(cards)
     result = SkillTreeResult(
         tree_id=tree_id, node_count=len(nodes), depth=tree.depth, provider=provider
     )

@@ -84,7 +84,14 @@ async def test_offline_flashcards_skill_tree_and_quiz_from_pasted_notes(offline:
     assert len(roots) == 1 and roots[0]["depth"] == 1
     assert tree["nodeCount"] == len(tree["nodes"]) and tree["depth"] <= 3
     titles = {n["title"] for n in tree["nodes"]}
-    assert {"Where It Happens", "The Calvin Cycle"} <= titles
+    # Skills, not the headings copied (issue 12): "Where It Happens", "The Calvin Cycle".
+    assert {"Explain where it happens", "Describe the Calvin cycle"} <= titles
+    # The tree's cards: the tree is their goal, each is linked to its section's node.
+    resp = await client.get(f"/api/flashcards?goalId={tree['id']}", headers=headers)
+    linked = (await resp.json())["flashcards"]
+    node_ids = {n["id"] for n in tree["nodes"] if n["parentId"] is not None}
+    assert linked and all(c["nodeId"] in node_ids | {roots[0]["id"]} for c in linked)
+    assert len({c["nodeId"] for c in linked}) >= 2
 
 
 async def test_offline_skill_tree_without_material_fails_saying_a_key_is_needed(

@@ -10,8 +10,9 @@ import pytest
 from handlers.context import Usage
 from handlers.errors import PermanentError
 from handlers.models import CardDraft
-from handlers.providers.extract import split_sentences
+from handlers.providers.extract import Document, split_sentences
 from handlers.providers.offline import BLANK, CLOZE_PREFIX, OfflineGenerator
+from handlers.providers.outline import skill_title
 
 CORPUS = sorted((Path(__file__).parent / "corpus").glob("*.md"))
 MAX_CARDS = 50
@@ -174,9 +175,14 @@ async def test_skill_tree_follows_the_markdown_outline(material: str) -> None:
     headings = _markdown_headings(material)
     # The document's single top heading is its title: the goal takes its place.
     assert headings[0][0] == 1 and all(level > 1 for level, _ in headings[1:])
+    # Titles are skills made from the headings, in the headings' order (issue 12).
+    doc = Document.parse(material)
     titles = [n.title for n in rest]
-    numbered = re.findall(r"^\d+\.\s+(\S.*?)\s*$", material, flags=re.MULTILINE)
-    expected = [t for _, t in headings[1:]]
+    numbered = {
+        skill_title(t, doc)
+        for t in re.findall(r"^\d+\.\s+(\S.*?)\s*$", material, flags=re.MULTILINE)
+    }
+    expected = [skill_title(t, doc) for _, t in headings[1:]]
     assert [t for t in titles if t not in numbered] == expected
     keys = {n.key for n in nodes}
     assert all(n.parent in keys for n in rest)
@@ -189,15 +195,15 @@ async def test_skill_tree_nests_subheadings_and_respects_max_depth() -> None:
         goal="Cells", description=None, material=material, max_depth=3, usage=_usage()
     )
     by_key = {n.key: n for n in deep}
-    nucleus = next(n for n in deep if n.title == "The Nucleus")
-    assert nucleus.parent is not None and by_key[nucleus.parent].title == "Organelles"
+    nucleus = next(n for n in deep if n.title == "Describe the nucleus")
+    assert nucleus.parent is not None and by_key[nucleus.parent].title == "Describe organelles"
 
     shallow = await generator.skill_tree(
         goal="Cells", description=None, material=material, max_depth=2, usage=_usage()
     )
     assert all(n.parent in (None, "root") for n in shallow)
-    organelles = next(n for n in shallow if n.title == "Organelles")
-    assert "The Nucleus" in organelles.description  # folded, not lost
+    organelles = next(n for n in shallow if n.title == "Describe organelles")
+    assert "Describe the nucleus" in organelles.description  # folded, not lost
 
 
 async def test_numbered_sections_nest_under_their_markdown_heading() -> None:
@@ -206,12 +212,12 @@ async def test_numbered_sections_nest_under_their_markdown_heading() -> None:
         goal="Networking", description=None, material=material, max_depth=3, usage=_usage()
     )
     by_key = {n.key: n for n in nodes}
-    layers = [n for n in nodes if n.parent and by_key[n.parent].title == "The Four Layers"]
+    layers = [n for n in nodes if n.parent and by_key[n.parent].title == "Describe the four layers"]
     assert [n.title for n in layers] == [
-        "Link Layer",
-        "Internet Layer",
-        "Transport Layer",
-        "Application Layer",
+        "Describe link layer",
+        "Describe internet layer",
+        "Describe transport layer",
+        "Describe application layer",
     ]
 
 
@@ -290,3 +296,41 @@ async def test_sentence_start_capitals_are_dropped_for_common_words_only() -> No
 
 async def test_material_with_nothing_to_extract_gives_no_cards() -> None:
     assert await _cards("hello\n\nok thanks") == []
+
+
+@pytest.mark.parametrize(
+    ("heading", "skill"),
+    [
+        ("Evaporation", "Explain how evaporation works"),
+        ("Key Terms", "Define the key terms"),
+        ("How to Bake a Loaf", "Bake a loaf"),
+        ("How Volcanoes Form", "Explain how volcanoes form"),
+        ("The Nucleus", "Describe the nucleus"),
+        ("Causes", "Explain the causes"),
+    ],
+)
+def test_skill_tree_titles_are_skills_not_headings(heading: str, skill: str) -> None:
+    assert skill_title(heading, Document.parse("Water evaporates. The nucleus is small.")) == skill
+
+
+async def test_skill_tree_root_does_not_repeat_the_goal() -> None:
+    material = "# Photosynthesis\n\n## Light\n\nLight is absorbed by chlorophyll in leaves.\n"
+    nodes = await OfflineGenerator().skill_tree(
+        goal="Photosynthesis", description=None, material=material, max_depth=3, usage=_usage()
+    )
+    assert [n.title for n in nodes].count("Photosynthesis") == 1
+
+
+async def test_skill_tree_cards_are_linked_to_the_node_of_their_section() -> None:
+    material = (Path(__file__).parent / "corpus" / "cell_biology.md").read_text()
+    generator = OfflineGenerator()
+    nodes = await generator.skill_tree(
+        goal="Cells", description=None, material=material, max_depth=3, usage=_usage()
+    )
+    linked = await generator.cards_for_tree(
+        goal="Cells", description=None, material=material, max_depth=3, max_cards=30
+    )
+    titles = {n.key: n.title for n in nodes}
+    assert set(linked) <= set(titles) and len(linked) >= 3
+    nucleus = next(k for k, t in titles.items() if t == "Describe the nucleus")
+    assert any("nucle" in (c.source or "").lower() for c in linked[nucleus])
