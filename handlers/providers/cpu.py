@@ -94,7 +94,9 @@ class ProcessPool:
                 self._idle.put_nowait(executor)
 
     def _new_executor(self) -> ProcessPoolExecutor:
-        executor = ProcessPoolExecutor(max_workers=1, mp_context=self._context)
+        executor = ProcessPoolExecutor(
+            max_workers=1, mp_context=self._context, initializer=_lower_priority
+        )
         self._all.add(executor)
         return executor
 
@@ -155,6 +157,15 @@ class ProcessPool:
         await asyncio.gather(
             *(asyncio.to_thread(e.shutdown, wait=True, cancel_futures=True) for e in executors)
         )
+
+
+# Background computation yields the CPU to the server's own process: on a busy machine the
+# event loop (heartbeats, SSE, the API) must be scheduled before a card generator.
+WORKER_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    os.nice(WORKER_NICENESS)
 
 
 def _ready() -> None:
