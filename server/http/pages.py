@@ -37,6 +37,7 @@ from server.http.auth import (
     clear_session_cookie,
     set_session_cookie,
 )
+from server.http.cost_text import cost_summary
 from server.http.errors import http_status
 from server.keys import JOBS, LIBRARY, POOL, QUEUE, SETTINGS
 from server.queue.jobs import JobStatus
@@ -100,6 +101,7 @@ def setup(app: web.Application) -> None:
         placeholder_for=placeholder_for,
         progress_of=progress_of,
         job_title=job_title,
+        cost_summary=cost_summary,
         progress_sentence=progress_sentence,
         job_announcement=job_announcement,
         row_announcement=row_announcement,

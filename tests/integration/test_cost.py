@@ -11,6 +11,7 @@ from handlers.pricing import load_price_table
 from handlers.providers.anthropic import DEFAULT_MODEL
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.integration.test_generation import anthropic_settings, create, settle
+from tests.integration.test_pages import sign_in
 
 CORPUS = Path(__file__).resolve().parents[1] / "unit" / "corpus"
 
@@ -32,7 +33,8 @@ async def test_a_long_document_pays_for_its_instructions_once_and_its_cost_is_re
     make_client: Any, new_user: Any, fake_anthropic: FakeAnthropic,
 ) -> None:
     client = await make_client(**anthropic_settings(fake_anthropic))
-    headers = {"Authorization": (await new_user())["Authorization"]}
+    user = await new_user()
+    headers = {"Authorization": user["Authorization"]}
     job = await create(client, headers, "flashcard_generation",
                        {"content": sixty_thousand_characters(), "maxCards": 50})
     done = await settle(client, headers, job["id"], "completed", "failed")
@@ -72,6 +74,12 @@ async def test_a_long_document_pays_for_its_instructions_once_and_its_cost_is_re
           f"a later job within 5 minutes also reads its first chunk's prefix: "
           f"${later_job_saves:.4f} less")
 
+    await sign_in(client, user["token"])
+    page = await (await client.get(f"/jobs/{job['id']}")).text()
+    spent = sum(usage[key] for key in ("inputTokens", "outputTokens", "cacheReadTokens",
+                                       "cacheWriteTokens"))
+    assert f"Generation cost: ${usage['costUsd']:.4f} · {spent:,} tokens" in page
+
     body = await (await client.get("/metrics")).text()
     assert abs(metric(body, "cardforge_llm_cost_usd_total", model=DEFAULT_MODEL)
                - usage["costUsd"]) < 1e-5
@@ -85,9 +93,13 @@ async def test_an_offline_job_costs_nothing_and_says_so(
     make_client: Any, new_user: Any,
 ) -> None:
     client = await make_client(llm_provider="offline")
-    headers = {"Authorization": (await new_user())["Authorization"]}
+    user = await new_user()
+    headers = {"Authorization": user["Authorization"]}
     job = await create(client, headers, "flashcard_generation",
                        {"content": (CORPUS / "photosynthesis.md").read_text()})
     done = await settle(client, headers, job["id"], "completed", "failed")
     assert done["usage"]["costUsd"] == 0 and done["usage"]["provider"] == "offline"
     assert done["usage"]["cacheReadTokens"] == done["usage"]["cacheWriteTokens"] == 0
+    await sign_in(client, user["token"])
+    page = await (await client.get(f"/jobs/{job['id']}")).text()
+    assert "Generation cost: offline, no cost" in page
