@@ -33,7 +33,6 @@ from the page with the same context.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -43,7 +42,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from handlers.models import JobType
-from server.errors import ApiError, NotFound
+from server.errors import AlreadyFinished, ApiError, NotFound
 from server.http.auth import USER_KEY
 from server.http.errors import error_headers, http_status
 from server.http.pages import enqueue_for_page, job_view, quiz_for, recent_jobs
@@ -153,8 +152,10 @@ async def cancel_job(request: web.Request) -> web.Response:
     """The Cancel button in place: the job section as the cancel left it."""
     user = fragment_user(request)
     job = await owned_job(request, user, request.match_info["id"])
-    with contextlib.suppress(ApiError):  # ALREADY_FINISHED: the section shows how it ended
+    try:
         job = wire(await request.app[QUEUE].cancel(user.id, UUID(job["id"])))
+    except AlreadyFinished:  # show how it ended, as it is now
+        job = await owned_job(request, user, job["id"])
     return render_fragment("fragments/job.html", request, await job_view(request, user, job))
 
 
