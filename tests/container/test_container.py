@@ -281,6 +281,13 @@ def test_container_serves_generates_stops_cleanly_and_keeps_the_cards_on_its_vol
 
         assert first.stop() == 0, first.output()
         assert not (volume / "pgdata" / "postmaster.pid").exists(), "PostgreSQL left running"
+        # the container's log is JSON lines (no terminal): the job is findable by its id
+        lines = [json.loads(line) for line in first.output().splitlines()
+                 if line.startswith("{")]
+        about_job = [line["msg"] for line in lines if line.get("job_id") == job["id"]]
+        assert about_job == ["job started", "job completed"], first.output()
+        assert lines[-1]["msg"] == "shutdown complete", first.output()
+        assert token not in first.output()
     finally:
         first.remove()
 

@@ -66,13 +66,13 @@ async def test_a_long_document_pays_for_its_instructions_once_and_its_cost_is_re
     )
     assert usage["costUsd"] < uncached
     prefix = first["cache_creation_input_tokens"]
-    later_job_saves = prefix * (price.input - price.cache_read) / 1_000_000
+    # a later job reads on its first chunk what this one wrote
+    later_job_saves = prefix * (price.cache_write - price.cache_read) / 1_000_000
     print(f"\n60,000 characters, {len(calls)} chunks, cached prefix {prefix:,} tokens: "
           f"${usage['costUsd']:.4f} with caching, ${uncached:.4f} without "
           f"(input {usage['inputTokens']:,}, cache write {usage['cacheWriteTokens']:,}, "
           f"cache read {usage['cacheReadTokens']:,}, output {usage['outputTokens']:,}); "
-          f"a later job within 5 minutes also reads its first chunk's prefix: "
-          f"${later_job_saves:.4f} less")
+          f"a later job within 5 minutes: ${usage['costUsd'] - later_job_saves:.4f}")
 
     await sign_in(client, user["token"])
     page = await (await client.get(f"/jobs/{job['id']}")).text()
