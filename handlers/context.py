@@ -28,6 +28,20 @@ class Lookups(Protocol):
 
     async def other_answers(self, exclude: UUID, limit: int) -> list[str]: ...
 
+    async def deck_exists(self, deck_id: UUID) -> bool: ...
+
+    async def library_cards(self, limit: int) -> list[tuple[str, str]]:
+        """(question, answer) of the user's newest cards, for near-duplicate checks."""
+        ...
+
+    async def deck_cards(self, deck_id: UUID) -> list[FlashcardRef]:
+        """The deck's cards in deck order (empty when the deck is gone)."""
+        ...
+
+    async def deck_material(self, deck_id: UUID) -> str | None:
+        """The study material the deck's cards came from, as far as it is retained."""
+        ...
+
 
 ProgressCallback = Callable[[dict[str, object]], Awaitable[None]]
 

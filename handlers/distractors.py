@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from handlers.context import JobContext
 from handlers.errors import PermanentError, RetryableError
 from handlers.generator import retry_can_help
-from handlers.models import DistractorPayload, DistractorSet, JobType
+from handlers.models import DeckDistractors, DistractorPayload, DistractorSet, JobType
 from handlers.registry import JobHandler
 
 MAX_DISTRACTOR_CHARS = 300
 OTHER_ANSWERS_LIMIT = 200
+# Cards per generator call for a whole deck: a 50-card deck is 5 calls, not 50.
+DECK_CHUNK = 10
 
 
-async def generate_distractors(payload: DistractorPayload, ctx: JobContext) -> DistractorSet:
+async def generate_distractors(
+    payload: DistractorPayload, ctx: JobContext
+) -> DistractorSet | DeckDistractors:
+    if payload.deck_id is not None:
+        return await generate_deck_distractors(payload.deck_id, payload.count, ctx)
+    assert payload.flashcard_id is not None  # the payload model requires one of the two
     card = await ctx.lookups.flashcard(payload.flashcard_id)
     if card is None:
         raise PermanentError("The flashcard no longer exists.")
@@ -29,6 +38,37 @@ async def generate_distractors(payload: DistractorPayload, ctx: JobContext) -> D
     if len(choices) < payload.count:
         _too_few(ctx, found=len(choices), wanted=payload.count)
     return DistractorSet(flashcard_id=card.id, distractors=choices)
+
+
+async def generate_deck_distractors(
+    deck_id: UUID, count: int, ctx: JobContext
+) -> DeckDistractors:
+    """Choices for every card of a deck, DECK_CHUNK cards per generator call, all written at
+    once when the job completes. Only the deck's own material and answers are offered as
+    candidates, so a choice never comes from another deck's topic."""
+    cards = await ctx.lookups.deck_cards(deck_id)
+    if not cards:
+        raise PermanentError("The deck has no cards to make answer choices for.")
+    material = await ctx.lookups.deck_material(deck_id)
+    if material is None:  # its jobs were pruned: the cards' own quotes are the material
+        material = "\n".join(c.source_text for c in cards if c.source_text) or None
+    answers = [c.answer for c in cards]
+    chunks = [cards[i:i + DECK_CHUNK] for i in range(0, len(cards), DECK_CHUNK)]
+    sets: list[DistractorSet] = []
+    for number, chunk in enumerate(chunks, start=1):
+        proposed = await ctx.generator.deck_distractors(
+            cards=[(c.question, c.answer) for c in chunk], count=count, material=material,
+            other_answers=answers, usage=ctx.usage,
+        )
+        for card, choices in zip(chunk, proposed, strict=True):
+            sets.append(DistractorSet(
+                flashcard_id=card.id,
+                distractors=distinct_choices(choices, answer=card.answer, count=count),
+            ))
+        await ctx.progress({"chunk": number, "chunks": len(chunks), "cards": len(sets)})
+    if not any(s.distractors for s in sets):
+        _too_few(ctx, found=0, wanted=count)
+    return DeckDistractors(deck_id=deck_id, sets=sets)
 
 
 def distinct_choices(proposed: list[str], *, answer: str, count: int) -> list[str]:

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
+import unicodedata
 
 from handlers.chunking import split_into_chunks
 from handlers.context import JobContext
+from handlers.duplicates import LIBRARY_SCAN_LIMIT, drop_near_duplicates
 from handlers.errors import PermanentError, RetryableError
 from handlers.generator import retry_can_help
-from handlers.models import CardDraft, FlashcardDeck, FlashcardPayload, JobType
+from handlers.models import (
+    DEFAULT_DECK_TITLE,
+    CardDraft,
+    FlashcardDeck,
+    FlashcardPayload,
+    JobType,
+)
 from handlers.registry import JobHandler
+from handlers.sources import keep_supported
 
 DEFAULT_MAX_CARDS = 20
+MAX_TITLE_CHARS = 200
+_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+(\S.*)$", re.MULTILINE)
 
 
 async def generate_flashcards(payload: FlashcardPayload, ctx: JobContext) -> FlashcardDeck:
@@ -22,24 +34,54 @@ async def generate_flashcards(payload: FlashcardPayload, ctx: JobContext) -> Fla
     divided by the chunks left), so a long text is covered end to end instead of the
     first chunk using the whole budget; a chunk that yields less leaves more for later.
     """
+    if payload.deck_id is not None and not await ctx.lookups.deck_exists(payload.deck_id):
+        raise PermanentError("The deck these cards were to be added to no longer exists.")
     max_cards = payload.max_cards or DEFAULT_MAX_CARDS
     chunks = split_into_chunks(payload.content)
     deck = _Deck()
+    unsupported = 0
     for number, chunk in enumerate(chunks, start=1):
         remaining = max_cards - len(deck.cards)
         ask = math.ceil(remaining / (len(chunks) - number + 1))
         if ask > 0:
             drafts = await ctx.generator.flashcards(chunk, max_cards=ask, usage=ctx.usage)
+            drafts, dropped = await asyncio.to_thread(keep_supported, drafts, chunk)
+            unsupported += dropped
             deck.add(drafts, limit=ask)
         await ctx.progress({"chunk": number, "chunks": len(chunks), "cards": len(deck.cards)})
     if not deck.cards:
         _no_cards(ctx)
+    library = await ctx.lookups.library_cards(LIBRARY_SCAN_LIMIT)
+    cards, skipped = await asyncio.to_thread(drop_near_duplicates, deck.cards, library)
+    if not cards and payload.deck_id is None:
+        raise PermanentError(
+            f"Every card this material gives is already in your library ({skipped} "
+            "near-duplicates), so no new deck was made."
+        )
     return FlashcardDeck(
-        cards=deck.cards,
+        cards=cards,
         message_id=payload.message_id,
         goal_id=payload.goal_id,
         node_id=payload.node_id,
+        title=payload.title or deck_title(payload.content),
+        deck_id=payload.deck_id,
+        skipped_duplicates=skipped,
+        dropped_unsupported=unsupported,
     )
+
+
+def deck_title(material: str) -> str:
+    """A new deck's title: the material's first Markdown heading, else its first non-blank
+    line (leading ``#`` marks dropped), cut to 200 characters. Migration 0001 titles the
+    decks of existing cards by the same rule."""
+    heading = _HEADING.search(material)
+    if heading is not None:
+        line = heading.group(1)
+    else:
+        line = next((ln for ln in material.splitlines() if ln.strip()), "").lstrip("# \t")
+    visible = "".join(ch for ch in line if not unicodedata.category(ch).startswith("C"))
+    title = " ".join(visible.split())[:MAX_TITLE_CHARS].strip()
+    return title or DEFAULT_DECK_TITLE
 
 
 class _Deck:

@@ -36,6 +36,19 @@ class StudyGenerator(Protocol):
         """Plausible wrong answers, similar in form to ``answer``."""
         ...
 
+    async def deck_distractors(
+        self,
+        *,
+        cards: list[tuple[str, str]],
+        count: int,
+        material: str | None,
+        other_answers: list[str],
+        usage: Usage,
+    ) -> list[list[str]]:
+        """Wrong answers for several (question, answer) cards in one call, one list per card
+        in the same order (a list may be short or empty)."""
+        ...
+
     async def skill_tree(
         self,
         *,

@@ -8,11 +8,19 @@ Field names are snake_case in Python and camelCase on the wire.
 from __future__ import annotations
 
 import re
+import unicodedata
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Self
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -67,6 +75,42 @@ OptionalStudyText = Annotated[str, StringConstraints(max_length=MAX_CONTENT_CHAR
 Description = Annotated[str, StringConstraints(max_length=2_000), PlainText]
 
 
+def tidy_text(text: str) -> str:
+    """Text as a card or a title holds it: whitespace runs (newlines too) become one space.
+
+    Raises ValueError for what no card should hold and what would break later: NUL and other
+    control or format characters, and lone surrogates (PostgreSQL refuses them as UTF-8).
+    """
+    tidy = " ".join(text.split())
+    for char in tidy:
+        if unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn") and char != "\u200d":
+            raise ValueError("must not contain control or invisible characters")
+    if not tidy:
+        raise ValueError("must not be blank")
+    return tidy
+
+
+def _at_most(limit: int) -> AfterValidator:
+    def check(text: str) -> str:
+        if len(text) > limit:
+            raise ValueError(f"must be at most {limit} characters")
+        return text
+
+    return AfterValidator(check)
+
+
+# What a person may type as a card's side or a deck's title, checked like generated text.
+# The raw bound (before spaces collapse) keeps a huge input from being scanned at all.
+CardText = Annotated[
+    str, StringConstraints(min_length=1, max_length=2_000), AfterValidator(tidy_text),
+    _at_most(500),
+]
+DeckTitle = Annotated[
+    str, StringConstraints(min_length=1, max_length=2_000), AfterValidator(tidy_text),
+    _at_most(200),
+]
+
+
 # ---------------------------------------------------------------- payloads (user input)
 
 
@@ -76,11 +120,22 @@ class FlashcardPayload(WireModel):
     goal_id: UUID | None = None
     node_id: UUID | None = None
     max_cards: Annotated[int, Field(ge=1, le=50)] | None = None
+    title: DeckTitle | None = None  # the new deck's; else the material's first heading/line
+    deck_id: UUID | None = None  # append to this deck of the user's instead of a new one
 
 
 class DistractorPayload(WireModel):
-    flashcard_id: UUID
+    """Choices for one card (``flashcardId``) or for every card of a deck (``deckId``)."""
+
+    flashcard_id: UUID | None = None
+    deck_id: UUID | None = None
     count: Annotated[int, Field(ge=1, le=6)] = 3
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Self:
+        if (self.flashcard_id is None) == (self.deck_id is None):
+            raise ValueError("give either flashcardId or deckId, not both")
+        return self
 
 
 class SkillTreePayload(WireModel):
@@ -131,13 +186,21 @@ MAX_TREE_NODES = 60
 # ---------------------------------------------------------------- outcomes (to persist)
 
 
+DEFAULT_DECK_TITLE = "Untitled deck"
+
+
 class FlashcardDeck(BaseModel):
-    """Cards to insert, de-duplicated and capped, with the payload's links."""
+    """Cards to insert, de-duplicated and capped, with the payload's links: into a new deck
+    titled ``title``, or appended to the user's deck ``deck_id``."""
 
     cards: list[CardDraft]
     message_id: str | None = None
     goal_id: UUID | None = None
     node_id: UUID | None = None
+    title: str = DEFAULT_DECK_TITLE
+    deck_id: UUID | None = None
+    skipped_duplicates: int = 0  # near-duplicates of cards already in the user's library
+    dropped_unsupported: int = 0  # cards whose answer their quoted source did not support
 
 
 class DistractorSet(BaseModel):
@@ -150,6 +213,13 @@ class NodeCard(BaseModel):
 
     node: str
     card: CardDraft
+
+
+class DeckDistractors(BaseModel):
+    """Answer choices for every card of a deck, written in one fenced transaction."""
+
+    deck_id: UUID
+    sets: list[DistractorSet]
 
 
 class ValidatedTree(BaseModel):
@@ -172,15 +242,18 @@ class PlainResult(BaseModel):
     data: dict[str, object]
 
 
-Outcome = FlashcardDeck | DistractorSet | ValidatedTree | PlainResult
+Outcome = FlashcardDeck | DistractorSet | DeckDistractors | ValidatedTree | PlainResult
 
 
 # ---------------------------------------------------------------- results (job.result)
 
 
 class FlashcardResult(WireModel):
+    deck_id: UUID
     flashcard_ids: list[UUID]
     count: int
+    skipped_duplicates: int
+    dropped_unsupported: int
     provider: str
 
 
@@ -192,6 +265,13 @@ class DistractorItem(WireModel):
 class DistractorResult(WireModel):
     flashcard_id: UUID
     distractors: list[DistractorItem]
+    provider: str
+
+
+class DeckDistractorResult(WireModel):
+    deck_id: UUID
+    card_count: int
+    distractor_count: int
     provider: str
 
 

@@ -20,7 +20,7 @@ from handlers.providers.cpu import ProcessPool, default_pool_size
 from handlers.registry import HandlerRegistry
 from server.config import LLMProvider, Settings
 from server.database import apply_schema, create_pool, resolve_database_url
-from server.http import access_log, api, fragments, pages
+from server.http import access_log, api, fragments, library, pages
 from server.http.events import EventHub
 from server.http.middleware import auth_middleware, errors_middleware
 from server.http.openapi import openapi_document
@@ -79,6 +79,7 @@ def create_app(
     app.cleanup_ctx.append(maintenance_ctx)
     app.on_shutdown.append(close_event_streams)
     app.add_routes(api.routes)
+    app.add_routes(library.routes)
     app.add_routes(
         [
             web.get("/healthz", healthz),

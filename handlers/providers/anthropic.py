@@ -51,7 +51,7 @@ MAX_IN_CALL_WAIT_S = 5.0  # longer waits a provider asks for are the queue's to 
 _FORMAT_ERROR = "The model's output did not match the expected format"
 _HANDED_TO_QUEUE = frozenset({429, 529})  # rate limited, overloaded
 _FENCE_CLOSE = re.compile(
-    r"</(material|question|correct_answer|other_answers|goal|description)\b", re.IGNORECASE
+    r"</(material|question|correct_answer|other_answers|goal|description|card)\b", re.IGNORECASE
 )
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
@@ -78,6 +78,21 @@ class DistractorList(BaseModel):
         min_length=1,
         description="Wrong answers, each distinct from the correct answer and each other.",
     )
+
+
+class CardChoices(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    card: int = Field(ge=1, description="The number of the card, as listed.")
+    distractors: list[DistractorText] = Field(
+        description="Wrong answers for that card, distinct from its answer and each other."
+    )
+
+
+class DeckChoiceList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cards: list[CardChoices] = Field(description="One entry per card listed.")
 
 
 class SkillTreeDraft(BaseModel):
@@ -138,10 +153,14 @@ DISTRACTOR_TOOL = _Tool(
     "record_distractors", "Record the wrong answer choices for the flashcard.", DistractorList,
     "distractors.md",
 )
+DECK_CHOICES_TOOL = _Tool(
+    "record_deck_distractors", "Record the wrong answer choices for each flashcard.",
+    DeckChoiceList, "deck_distractors.md",
+)
 SKILL_TREE_TOOL = _Tool(
     "record_skill_tree", "Record the skill tree for the goal.", SkillTreeDraft, "skill_tree.md"
 )
-TOOLS = (FLASHCARD_TOOL, DISTRACTOR_TOOL, SKILL_TREE_TOOL)
+TOOLS = (FLASHCARD_TOOL, DISTRACTOR_TOOL, DECK_CHOICES_TOOL, SKILL_TREE_TOOL)
 
 
 # ---------------------------------------------------------------- the generator
@@ -228,6 +247,35 @@ class AnthropicGenerator:
         )
         output = await self._call(DISTRACTOR_TOOL, prompt, usage)
         return output.distractors
+
+    async def deck_distractors(
+        self,
+        *,
+        cards: list[tuple[str, str]],
+        count: int,
+        material: str | None,
+        other_answers: list[str],
+        usage: Usage,
+    ) -> list[list[str]]:
+        listed = "\n".join(
+            f"<card number=\"{n}\">\n<question>{_escape(q)}</question>\n"
+            f"<correct_answer>{_escape(a)}</correct_answer>\n</card>"
+            for n, (q, a) in enumerate(cards, start=1)
+        )
+        prompt = _render(
+            "deck_distractors_request.md",
+            count=count,
+            cards=listed,
+            other_answers=_tagged_list(
+                "other_answers",
+                "Answers of the deck's cards (candidates, use only if they fit):",
+                other_answers,
+            ),
+            material=_tagged("material", "The material the deck was written from:", material),
+        )
+        output = await self._call(DECK_CHOICES_TOOL, prompt, usage)
+        by_card = {entry.card: entry.distractors for entry in output.cards}
+        return [by_card.get(n, []) for n in range(1, len(cards) + 1)]
 
     async def skill_tree(
         self,

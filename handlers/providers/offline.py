@@ -91,6 +91,19 @@ class OfflineGenerator:
             _distractors, question, answer, count, material, list(other_answers)
         )
 
+    async def deck_distractors(
+        self,
+        *,
+        cards: list[tuple[str, str]],
+        count: int,
+        material: str | None,
+        other_answers: list[str],
+        usage: Usage,
+    ) -> list[list[str]]:
+        return await self._cpu.run(
+            _deck_distractors, list(cards), count, material, list(other_answers)
+        )
+
     async def skill_tree(
         self,
         *,
@@ -134,6 +147,19 @@ def _distractors(
         material=material,
         other_answers=other_answers,
     )
+
+
+def _deck_distractors(
+    cards: list[tuple[str, str]], count: int, material: str | None, other_answers: list[str]
+) -> list[list[str]]:
+    """Each card's choices from the deck's material and the deck's other answers."""
+    return [
+        choose_distractors(
+            question=question, answer=answer, count=count, material=material,
+            other_answers=[a for a in other_answers if a != answer],
+        )
+        for question, answer in cards
+    ]
 
 
 def _skill_tree(

@@ -7,7 +7,7 @@ import time
 import uuid
 from pathlib import Path
 
-from handlers.context import JobContext
+from handlers.context import FlashcardRef, JobContext
 from handlers.flashcards import generate_flashcards
 from handlers.models import FlashcardPayload
 from handlers.providers.offline import OfflineGenerator
@@ -29,6 +29,18 @@ async def offline_generation_speed(path: str, *, chars: int, repeat: int) -> int
 
         async def other_answers(self, _exclude: uuid.UUID, _limit: int) -> list[str]:
             return []
+
+        async def deck_exists(self, _deck_id: uuid.UUID) -> bool:
+            return False
+
+        async def library_cards(self, _limit: int) -> list[tuple[str, str]]:
+            return []
+
+        async def deck_cards(self, _deck_id: uuid.UUID) -> list[FlashcardRef]:
+            return []
+
+        async def deck_material(self, _deck_id: uuid.UUID) -> str | None:
+            return None
 
     payload = FlashcardPayload(content=document, max_cards=50)
     timings: list[float] = []

@@ -22,7 +22,7 @@ from handlers.models import (
 from server.http.schemas import ErrorBody, FlashcardList, JobPage
 from server.queue.jobs import Job
 from server.queue.service import CreateJobRequest
-from server.store.models import FlashcardWithChoices, SkillTree
+from server.store.models import Flashcard, SkillTree
 
 SSE_DESCRIPTION = (
     "Each event is `event: job` (or `progress`) with `id: <version>` and `data: <Job>`, the "
@@ -95,7 +95,7 @@ def openapi_document() -> dict[str, Any]:
         (Job, "serialization"),
         (JobPage, "serialization"),
         (FlashcardList, "serialization"),
-        (FlashcardWithChoices, "serialization"),
+        (Flashcard, "serialization"),
         (SkillTree, "serialization"),
         (ErrorBody, "serialization"),
     ]
@@ -176,7 +176,7 @@ def openapi_document() -> dict[str, Any]:
             "responses": _ok("Flashcards", _ref("FlashcardList")) | common}},
         "/api/flashcards/{id}": {"parameters": [_job_id_param()], "get": {
             "summary": "A flashcard with its answer choices",
-            "responses": _ok("The flashcard", _ref("FlashcardWithChoices")) | not_found
+            "responses": _ok("The flashcard", _ref("Flashcard")) | not_found
             | common}},
         "/api/skill-trees/{id}": {"parameters": [_job_id_param()], "get": {
             "summary": "A skill tree (flat nodes)",

@@ -78,14 +78,25 @@ class JobService:
             raise ValidationFailed.from_pydantic(
                 f"The payload is not valid for {envelope.type.value}.", err, ("payload",)
             ) from None
-        if isinstance(payload, DistractorPayload) and not await self.library.flashcard_exists(
-            user_id, payload.flashcard_id
+        await self._check_references(user_id, payload)
+        return envelope, payload
+
+    async def _check_references(self, user_id: UUID, payload: WireModel) -> None:
+        """A card or deck a payload names must be the user's: else 422, as for a bad field."""
+        card_id = getattr(payload, "flashcard_id", None)
+        if isinstance(payload, DistractorPayload) and card_id is not None and not (
+            await self.library.flashcard_exists(user_id, card_id)
         ):
             raise ValidationFailed(
                 "The flashcard does not exist.",
                 details=[{"field": "payload.flashcardId", "message": "no such flashcard"}],
             )
-        return envelope, payload
+        deck_id = getattr(payload, "deck_id", None)
+        if deck_id is not None and not await self.library.deck_exists(user_id, deck_id):
+            raise ValidationFailed(
+                "The deck does not exist.",
+                details=[{"field": "payload.deckId", "message": "no such deck"}],
+            )
 
     async def _counted(self, enqueue: Awaitable[Enqueued]) -> Enqueued:
         try:

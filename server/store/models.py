@@ -7,34 +7,93 @@ contract is a field added here (and to the row's SELECT), nowhere else.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
-from handlers.models import DistractorItem
+from pydantic import Field
+
+from handlers.models import DistractorItem, WireModel
 from server.wire import IsoTime, RowModel
+
+ReviewStateName = Literal["new", "learning", "review", "relearning"]
+RatingName = Literal["again", "hard", "good", "easy"]
+
+
+class ReviewState(WireModel):
+    """A card's FSRS state (py-fsrs 6); ``new`` is a card never reviewed, due at once."""
+
+    state: ReviewStateName
+    due: IsoTime
+    stability: float | None
+    difficulty: float | None
+    reps: int
+    lapses: int
+    last_reviewed_at: IsoTime | None
 
 
 class Flashcard(RowModel):
     id: UUID
     job_id: UUID
+    deck_id: UUID
     question: str
     answer: str
+    source: str | None
     goal_id: UUID | None
     node_id: UUID | None
     message_id: str | None
     created_at: IsoTime
-
-
-class FlashcardWithChoices(Flashcard):
-    """``GET /api/flashcards/{id}``: the card with its newest set of answer choices."""
-
-    distractors: list[DistractorItem]
+    distractors: list[DistractorItem]  # the newest set, possibly empty
+    review: ReviewState
 
     @classmethod
-    def from_rows(
-        cls, row: Mapping[str, Any], distractors: Sequence[Mapping[str, Any]]
-    ) -> FlashcardWithChoices:
-        return cls.model_validate({**row, "distractors": [dict(d) for d in distractors]})
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        values = dict(row)
+        values["review"] = {
+            "state": values["review_state"], "due": values["due"],
+            "stability": values["stability"], "difficulty": values["difficulty"],
+            "reps": values["reps"], "lapses": values["lapses"],
+            "last_reviewed_at": values["last_reviewed_at"],
+        }
+        values["distractors"] = values.get("distractors") or []
+        return cls.model_validate(values)
+
+
+class Deck(RowModel):
+    """A learner's deck; ``jobId`` is the job that created it, which may since be pruned."""
+
+    id: UUID
+    title: str
+    job_id: UUID | None
+    card_count: int
+    due_count: int
+    created_at: IsoTime
+    updated_at: IsoTime
+
+
+class DeckWithCards(Deck):
+    """``GET /api/decks/{id}``: the deck and its cards in deck order."""
+
+    cards: list[Flashcard]
+
+
+class ReviewRecord(WireModel):
+    id: UUID
+    rating: RatingName
+    reviewed_at: IsoTime
+    scheduled_days: float
+
+
+class ReviewOutcome(WireModel):
+    """``POST /api/flashcards/{id}/reviews``: the card as rescheduled and the log row."""
+
+    card: Flashcard
+    review: ReviewRecord
+
+
+class StudySettings(WireModel):
+    desired_retention: Annotated[
+        float, Field(ge=0.70, le=0.97, allow_inf_nan=False, strict=True)
+    ] = 0.90
 
 
 class SkillTreeSummary(RowModel):

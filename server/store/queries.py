@@ -23,16 +23,29 @@ PRUNE_SESSIONS = "DELETE FROM sessions WHERE expires_at < now()"
 # ------------------------------------------------------------------ study material
 
 INSERT_FLASHCARDS = """
-INSERT INTO flashcards (id, user_id, job_id, question, answer, goal_id, node_id, message_id,
-                        position)
-SELECT u.id, $1, $2, u.question, u.answer, $3, $4, $5, u.position
-FROM unnest($6::uuid[], $7::text[], $8::text[], $9::int[]) AS u(id, question, answer, position)
+INSERT INTO flashcards (id, user_id, job_id, deck_id, question, answer, source, goal_id, node_id,
+                        message_id, position)
+SELECT u.id, $1, $2, $3, u.question, u.answer, u.source, $4, $5, $6, u.position
+FROM unnest($7::uuid[], $8::text[], $9::text[], $10::text[], $11::int[])
+    AS u(id, question, answer, source, position)
 """
+
+# A new deck for the job's cards; the unique index on job_id backs up the fence.
+INSERT_DECK = "INSERT INTO decks (id, user_id, job_id, title) VALUES ($1, $2, $3, $4)"
+# Appending to a deck: it must still be the user's (deleted since the job was created:
+# the FK on the cards would refuse them anyway, and the job fails instead).
+TOUCH_DECK = "UPDATE decks SET updated_at = now() WHERE id = $1 AND user_id = $2"
 
 INSERT_DISTRACTORS = """
 INSERT INTO distractors (id, flashcard_id, job_id, text, position)
 SELECT u.id, $1, $2, u.text, u.position
 FROM unnest($3::uuid[], $4::text[], $5::int[]) AS u(id, text, position)
+"""
+
+INSERT_DECK_DISTRACTORS = """
+INSERT INTO distractors (id, flashcard_id, job_id, text, position)
+SELECT u.id, u.flashcard_id, $1, u.text, u.position
+FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::int[]) AS u(id, flashcard_id, text, position)
 """
 
 INSERT_SKILL_TREE = """
@@ -47,9 +60,22 @@ FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int[], $7::int[]
     AS u(id, parent_id, title, description, depth, position)
 """
 
-FLASHCARD_COLUMNS = "id, job_id, question, answer, goal_id, node_id, message_id, created_at"
+# A card as the API shows it: its FSRS state and its newest set of answer choices (a card
+# may have been given choices more than once).
+FLASHCARD_SELECT = """
+SELECT f.id, f.job_id, f.deck_id, f.question, f.answer, f.source, f.goal_id, f.node_id,
+       f.message_id, f.created_at, f.review_state, f.learning_step, f.stability, f.difficulty,
+       f.due, f.reps, f.lapses, f.last_reviewed_at,
+       (SELECT coalesce(json_agg(json_build_object('id', d.id, 'text', d.text)
+                                 ORDER BY d.position), '[]'::json)
+        FROM distractors d
+        WHERE d.flashcard_id = f.id AND d.job_id = (
+            SELECT newest.job_id FROM distractors newest WHERE newest.flashcard_id = f.id
+            ORDER BY newest.created_at DESC, newest.job_id LIMIT 1)) AS distractors
+FROM flashcards f
+"""
 
-FLASHCARD_FOR_USER = f"SELECT {FLASHCARD_COLUMNS} FROM flashcards WHERE id = $1 AND user_id = $2"
+FLASHCARD_FOR_USER = FLASHCARD_SELECT + "WHERE f.id = $1 AND f.user_id = $2"
 
 FLASHCARD_SOURCE = """
 SELECT f.id, f.question, f.answer, j.payload->>'content' AS source_text
@@ -57,26 +83,129 @@ FROM flashcards f LEFT JOIN background_jobs j ON j.id = f.job_id
 WHERE f.id = $1 AND f.user_id = $2
 """
 
+# Other answers of the card's own deck: borrowing answers from another deck would offer a
+# choice from another topic, which no one would pick.
 OTHER_ANSWERS = """
 SELECT DISTINCT answer FROM (
-    SELECT answer FROM flashcards WHERE user_id = $1 AND id <> $2
-    ORDER BY created_at DESC LIMIT $3
+    SELECT o.answer FROM flashcards o JOIN flashcards f ON f.deck_id = o.deck_id
+    WHERE f.id = $2 AND f.user_id = $1 AND o.id <> $2
+    ORDER BY o.created_at DESC, o.position LIMIT $3
 ) recent
 """
 
-LIST_FLASHCARDS = f"""
-SELECT {FLASHCARD_COLUMNS} FROM flashcards
-WHERE user_id = $1 AND ($2::uuid IS NULL OR job_id = $2) AND ($3::uuid IS NULL OR goal_id = $3)
-ORDER BY created_at DESC, job_id, position
+LIST_FLASHCARDS = FLASHCARD_SELECT + """
+WHERE f.user_id = $1 AND ($2::uuid IS NULL OR f.job_id = $2)
+  AND ($3::uuid IS NULL OR f.goal_id = $3)
+ORDER BY f.created_at DESC, f.job_id, f.position
 LIMIT $4
 """
 
-# A card may have been given answer choices more than once: show the newest set.
-DISTRACTORS_FOR_CARD = """
-SELECT id, text FROM distractors
-WHERE flashcard_id = $1 AND job_id = (
-    SELECT job_id FROM distractors WHERE flashcard_id = $1 ORDER BY created_at DESC LIMIT 1)
-ORDER BY position
+# ------------------------------------------------------------------ decks
+
+DECK_SELECT = """
+SELECT d.id, d.title, d.job_id, d.created_at, d.updated_at,
+       (SELECT count(*) FROM flashcards f WHERE f.deck_id = d.id) AS card_count,
+       (SELECT count(*) FROM flashcards f WHERE f.deck_id = d.id AND f.due <= now())
+           AS due_count
+FROM decks d
+"""
+
+DECK_FOR_USER = DECK_SELECT + "WHERE d.id = $1 AND d.user_id = $2"
+
+LIST_DECKS = DECK_SELECT + """
+WHERE d.user_id = $1 AND ($2::timestamptz IS NULL OR (d.created_at, d.id) < ($2, $3))
+ORDER BY d.created_at DESC, d.id DESC
+LIMIT $4
+"""
+
+DECK_CARDS = FLASHCARD_SELECT + """
+WHERE f.deck_id = $1 AND f.user_id = $2
+ORDER BY f.created_at, f.position, f.id
+LIMIT $3
+"""
+
+RENAME_DECK = """
+UPDATE decks SET title = $3, updated_at = now() WHERE id = $1 AND user_id = $2 RETURNING id
+"""
+
+# Its cards, their answer choices and reviews go by ON DELETE CASCADE.
+DELETE_DECK = "DELETE FROM decks WHERE id = $1 AND user_id = $2 RETURNING id"
+
+DECK_EXISTS = "SELECT EXISTS (SELECT 1 FROM decks WHERE id = $1 AND user_id = $2)"
+
+# The material a deck's cards came from, as far as its jobs are retained, in deck order.
+DECK_MATERIAL = """
+SELECT j.payload->>'content' AS content
+FROM (SELECT job_id, min(created_at) AS first FROM flashcards
+      WHERE deck_id = $1 AND user_id = $2 GROUP BY job_id) d
+JOIN background_jobs j ON j.id = d.job_id AND j.user_id = $2
+ORDER BY d.first
+"""
+
+DECK_CARD_REFS = """
+SELECT f.id, f.question, f.answer, f.source FROM flashcards f
+WHERE f.deck_id = $1 AND f.user_id = $2 ORDER BY f.created_at, f.position, f.id
+"""
+
+LIBRARY_CARDS = """
+SELECT question, answer FROM flashcards WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2
+"""
+
+# ------------------------------------------------------------------ editing cards
+
+UPDATE_FLASHCARD = """
+UPDATE flashcards SET question = coalesce($3, question), answer = coalesce($4, answer),
+                      updated_at = now()
+WHERE id = $1 AND user_id = $2 RETURNING deck_id
+"""
+
+DELETE_FLASHCARD = "DELETE FROM flashcards WHERE id = $1 AND user_id = $2 RETURNING deck_id"
+
+TOUCH_DECK_OF_CARD = "UPDATE decks SET updated_at = now() WHERE id = $1"
+
+# ------------------------------------------------------------------ review
+
+DUE_CARDS = FLASHCARD_SELECT + """
+WHERE f.user_id = $1 AND ($2::uuid IS NULL OR f.deck_id = $2) AND f.due <= now()
+ORDER BY f.due, f.created_at, f.position, f.id
+LIMIT $3
+"""
+
+DUE_COUNT = """
+SELECT count(*) FROM flashcards
+WHERE user_id = $1 AND ($2::uuid IS NULL OR deck_id = $2) AND due <= now()
+"""
+
+# The row lock makes two reviews of one card at once apply one after the other: each
+# schedules from the state the other left, and neither is lost.
+LOCK_CARD_FOR_REVIEW = """
+SELECT id, review_state, learning_step, stability, difficulty, due, reps, lapses,
+       last_reviewed_at
+FROM flashcards WHERE id = $1 AND user_id = $2 FOR UPDATE
+"""
+
+APPLY_REVIEW = """
+UPDATE flashcards SET review_state = $2, learning_step = $3, stability = $4, difficulty = $5,
+                      due = $6, reps = $7, lapses = $8, last_reviewed_at = $9
+WHERE id = $1
+"""
+
+INSERT_REVIEW_LOG = """
+INSERT INTO review_logs (flashcard_id, user_id, rating, reviewed_at, state_before, state_after,
+                         stability, difficulty, due, scheduled_days)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+RETURNING id
+"""
+
+# ------------------------------------------------------------------ settings
+
+DESIRED_RETENTION = "SELECT desired_retention FROM user_settings WHERE user_id = $1"
+
+SET_DESIRED_RETENTION = """
+INSERT INTO user_settings (user_id, desired_retention) VALUES ($1, $2)
+ON CONFLICT (user_id) DO UPDATE SET desired_retention = EXCLUDED.desired_retention,
+                                    updated_at = now()
+RETURNING desired_retention
 """
 
 SKILL_TREE_FOR_USER = """

@@ -238,6 +238,8 @@ def plausible_reply(body: JsonDict) -> Reply:
         return ToolOutput({"cards": _cards(_tag(prompt, "material"))})
     if tool == "record_distractors":
         return ToolOutput({"distractors": _distractors(prompt)})
+    if tool == "record_deck_distractors":
+        return ToolOutput({"cards": _deck_distractors(prompt)})
     if tool == "record_skill_tree":
         return ToolOutput({"nodes": _skill_tree(prompt)})
     return TextOutput("Hello from the fake Anthropic server.")
@@ -273,14 +275,16 @@ def _cards(material: str, limit: int = 10) -> list[JsonDict]:
             if subject[:1].isupper() and subject[1:2].islower():  # "The cell", not "ATP"
                 subject = subject[0].lower() + subject[1:]
             question = f"What {match['verb']} {subject}?"
-            cards.append({"question": question, "answer": match["rest"][:500]})
+            cards.append({"question": question, "answer": match["rest"][:500],
+                          "source": sentence[:1000]})
         else:
             words = _WORD.findall(sentence)
             if not words:
                 continue
             key = max(words, key=len)
             cloze = sentence.replace(key, "_____", 1)[:480]
-            cards.append({"question": f"Fill in the blank: {cloze}", "answer": key})
+            cards.append({"question": f"Fill in the blank: {cloze}", "answer": key,
+                          "source": sentence[:1000]})
         if len(cards) >= limit:
             break
     return cards
@@ -300,6 +304,27 @@ def _distractors(prompt: str) -> list[str]:
     while len(chosen) < count:
         chosen.append(f"Not {answer}" if not chosen else f"Alternative {next(filler)}")
     return chosen[:count]
+
+
+_CARD_BLOCK = re.compile(
+    r'<card number="(\d+)">.*?<correct_answer>(.*?)</correct_answer>', re.DOTALL
+)
+
+
+def _deck_distractors(prompt: str) -> list[JsonDict]:
+    """Per listed card: the other cards' answers first (the same deck), then fillers."""
+    count_match = re.search(r"exactly (\d+) distractors", prompt)
+    count = int(count_match.group(1)) if count_match else 3
+    cards = [(int(n), answer.strip()) for n, answer in _CARD_BLOCK.findall(prompt)]
+    pool = [line.lstrip("- ").strip() for line in _tag(prompt, "other_answers").splitlines()]
+    out: list[JsonDict] = []
+    for number, answer in cards:
+        chosen = [c for c in pool if c and c.lower() != answer.lower()][:count]
+        filler = itertools.count(1)
+        while len(chosen) < count:
+            chosen.append(f"Alternative {next(filler)} to {answer}"[:500])
+        out.append({"card": number, "distractors": chosen})
+    return out
 
 
 def _skill_tree(prompt: str) -> list[JsonDict]:

@@ -167,6 +167,31 @@ async def test_a_release_824352e_database_keeps_its_jobs_and_cards_through_the_u
     assert tree.status == 200
 
 
+async def test_existing_cards_get_one_deck_per_job_in_the_upgrade(
+    empty_database_url: str, aiohttp_client: Any,
+) -> None:
+    made = await create_release_database(empty_database_url)
+    conn = await asyncpg.connect(empty_database_url)
+    try:  # a second job whose row retention has already pruned: titled by its first question
+        await conn.execute(
+            """INSERT INTO flashcards (id, user_id, job_id, question, answer, position)
+               VALUES ($1, $2, $3, 'What moves plates?', 'Mantle convection', 0)""",
+            uuid.uuid4(), made["user_id"], uuid.uuid4(),
+        )
+    finally:
+        await conn.close()
+    client = await aiohttp_client(create_app(app_settings(empty_database_url, workers=0)))
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    decks = (await (await client.get("/api/decks", headers=auth)).json())["decks"]
+    assert sorted(d["title"] for d in decks) == ["Cells", "What moves plates?"]
+    cells = next(d for d in decks if d["title"] == "Cells")
+    assert cells["jobId"] == str(made["done"]) and cells["cardCount"] == 2
+    assert cells["dueCount"] == 2  # upgraded cards are new, hence due
+    deck = await (await client.get(f"/api/decks/{cells['id']}", headers=auth)).json()
+    assert [c["id"] for c in deck["cards"]] == [str(c) for c in made["cards"]]
+    assert all(c["review"]["state"] == "new" for c in deck["cards"])
+
+
 async def test_a_fresh_install_and_an_upgraded_release_have_the_same_schema(
     empty_database_url: str, database_url: str,
 ) -> None:

@@ -445,17 +445,25 @@ async def completed_job_with_cards(
     LLM that returned markup would have had them written)."""
     job = await create_job(client, user, "flashcard_generation", {"content": MATERIAL})
     ids = [uuid.uuid4() for _ in cards]
+    deck_id = uuid.uuid4()
     async with db.acquire() as conn, conn.transaction():
         await conn.execute(
             "UPDATE background_jobs SET status = 'completed', completed_at = now(), "
             "result = $2 WHERE id = $1",
-            uuid.UUID(job["id"]), {"flashcardIds": [str(i) for i in ids], "count": len(ids)},
+            uuid.UUID(job["id"]),
+            {"deckId": str(deck_id), "flashcardIds": [str(i) for i in ids], "count": len(ids),
+             "skippedDuplicates": 0},
+        )
+        await conn.execute(
+            "INSERT INTO decks (id, user_id, job_id, title) VALUES ($1, $2, $3, 'Markup')",
+            deck_id, uuid.UUID(user["id"]), uuid.UUID(job["id"]),
         )
         for position, (card_id, (question, answer)) in enumerate(zip(ids, cards, strict=True)):
             await conn.execute(
-                "INSERT INTO flashcards (id, user_id, job_id, question, answer, position) "
-                "VALUES ($1, $2, $3, $4, $5, $6)",
-                card_id, uuid.UUID(user["id"]), uuid.UUID(job["id"]), question, answer, position,
+                "INSERT INTO flashcards (id, user_id, job_id, deck_id, question, answer, "
+                "position) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                card_id, uuid.UUID(user["id"]), uuid.UUID(job["id"]), deck_id, question,
+                answer, position,
             )
     return str(job["id"])
 

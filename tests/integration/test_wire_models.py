@@ -10,7 +10,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from server.queue.jobs import Job
-from server.store.models import FlashcardWithChoices, SkillTree
+from server.store.models import Flashcard, SkillTree
 from tests.integration.support import ScriptedJobs, wait_for
 
 FLASH = "flashcard_generation"
@@ -85,7 +85,7 @@ async def test_flashcard_and_tree_json_round_trip_through_their_models(
     card = await (await client.get(f"/api/flashcards/{cards['flashcards'][0]['id']}",
                                    headers=headers)).json()
     assert card == {**cards["flashcards"][0], "distractors": []}
-    assert FlashcardWithChoices.model_validate(card).model_dump(mode="json", by_alias=True) == card
+    assert Flashcard.model_validate(card).model_dump(mode="json", by_alias=True) == card
     tree_id = finished[jobs[1]["id"]]["result"]["treeId"]
     tree = await (await client.get(f"/api/skill-trees/{tree_id}", headers=headers)).json()
     assert tree["nodes"][0]["parentId"] is None

@@ -21,6 +21,7 @@ class RecordingGenerator:
     model: str = "fake-1"
     flashcard_calls: list[tuple[str, int]] = field(default_factory=list)
     distractor_calls: list[dict[str, object]] = field(default_factory=list)
+    deck_calls: list[dict[str, object]] = field(default_factory=list)
 
     async def flashcards(self, material: str, *, max_cards: int, usage: Usage) -> list[CardDraft]:
         self.flashcard_calls.append((material, max_cards))
@@ -41,6 +42,18 @@ class RecordingGenerator:
             {"answer": answer, "count": count, "material": material, "others": other_answers}
         )
         return list(self.choices)
+
+    async def deck_distractors(
+        self,
+        *,
+        cards: list[tuple[str, str]],
+        count: int,
+        material: str | None,
+        other_answers: list[str],
+        usage: Usage,
+    ) -> list[list[str]]:
+        self.deck_calls.append({"cards": list(cards), "count": count, "material": material})
+        return [[c for c in self.choices if c != answer] for _q, answer in cards]
 
     async def skill_tree(
         self,
@@ -68,6 +81,9 @@ class FakeLookups:
     cards: dict[UUID, FlashcardRef] = field(default_factory=dict)
     others: list[str] = field(default_factory=list)
     other_calls: list[tuple[UUID, int]] = field(default_factory=list)
+    library: list[tuple[str, str]] = field(default_factory=list)
+    decks: dict[UUID, list[UUID]] = field(default_factory=dict)
+    materials: dict[UUID, str] = field(default_factory=dict)
 
     async def flashcard(self, flashcard_id: UUID) -> FlashcardRef | None:
         return self.cards.get(flashcard_id)
@@ -75,6 +91,18 @@ class FakeLookups:
     async def other_answers(self, exclude: UUID, limit: int) -> list[str]:
         self.other_calls.append((exclude, limit))
         return self.others[:limit]
+
+    async def deck_exists(self, deck_id: UUID) -> bool:
+        return deck_id in self.decks
+
+    async def library_cards(self, limit: int) -> list[tuple[str, str]]:
+        return self.library[:limit]
+
+    async def deck_cards(self, deck_id: UUID) -> list[FlashcardRef]:
+        return [self.cards[c] for c in self.decks.get(deck_id, [])]
+
+    async def deck_material(self, deck_id: UUID) -> str | None:
+        return self.materials.get(deck_id)
 
 
 @dataclass
