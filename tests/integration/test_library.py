@@ -316,7 +316,8 @@ async def test_desired_retention_defaults_to_0_9_and_is_bounded(library: Any) ->
                  {"desiredRetention": None}, {"desiredRetention": 0.9, "x": 1}):
         resp = await client.put("/api/settings", json=body, headers=alice)
         assert resp.status == 422, body
-    resp = await client.put("/api/settings", data="NaN", headers=alice)
+    resp = await client.put("/api/settings", data="NaN",
+                            headers={**alice, "Content-Type": "application/json"})
     assert resp.status in (400, 422)
     assert await get_json(client, "/api/settings", alice) == {"desiredRetention": 0.8}
 
