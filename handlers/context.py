@@ -43,6 +43,28 @@ class Lookups(Protocol):
         ...
 
 
+class NoLookups:
+    """Lookups for a job run outside any user's library (the benchmarks): nothing exists."""
+
+    async def flashcard(self, flashcard_id: UUID) -> FlashcardRef | None:
+        return None
+
+    async def other_answers(self, exclude: UUID, limit: int) -> list[str]:
+        return []
+
+    async def deck_exists(self, deck_id: UUID) -> bool:
+        return False
+
+    async def library_cards(self, limit: int) -> list[tuple[str, str]]:
+        return []
+
+    async def deck_cards(self, deck_id: UUID) -> list[FlashcardRef]:
+        return []
+
+    async def deck_material(self, deck_id: UUID) -> str | None:
+        return None
+
+
 ProgressCallback = Callable[[dict[str, object]], Awaitable[None]]
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import statistics
 import time
-import uuid
 from pathlib import Path
 
-from handlers.context import FlashcardRef, JobContext
+from handlers.context import JobContext, NoLookups
 from handlers.flashcards import generate_flashcards
 from handlers.models import FlashcardPayload
 from handlers.providers.offline import OfflineGenerator
@@ -22,25 +21,6 @@ async def offline_generation_speed(path: str, *, chars: int, repeat: int) -> int
 
     async def progress(_update: dict[str, object]) -> None:
         return None
-
-    class NoLookups:
-        async def flashcard(self, _id: uuid.UUID) -> None:
-            return None
-
-        async def other_answers(self, _exclude: uuid.UUID, _limit: int) -> list[str]:
-            return []
-
-        async def deck_exists(self, _deck_id: uuid.UUID) -> bool:
-            return False
-
-        async def library_cards(self, _limit: int) -> list[tuple[str, str]]:
-            return []
-
-        async def deck_cards(self, _deck_id: uuid.UUID) -> list[FlashcardRef]:
-            return []
-
-        async def deck_material(self, _deck_id: uuid.UUID) -> str | None:
-            return None
 
     payload = FlashcardPayload(content=document, max_cards=50)
     timings: list[float] = []

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import re
 import tomllib
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from handlers.context import JobContext
+from handlers.context import JobContext, NoLookups
 from handlers.flashcards import generate_flashcards
 from handlers.models import CHUNK_CHARS, CardDraft, FlashcardPayload
 from handlers.providers.card_lint import Check, LintSource, answer_kind, lint_deck
@@ -82,7 +81,7 @@ async def score_text(
     name: str, style: str, text: str, facts: list[KeyFact], *, max_cards: int
 ) -> TextScore:
     generator = OfflineGenerator()
-    ctx = JobContext(generator=generator, lookups=_NoLookups(), progress=_no_progress)
+    ctx = JobContext(generator=generator, lookups=NoLookups(), progress=_no_progress)
     deck = await generate_flashcards(FlashcardPayload(content=text, max_cards=max_cards), ctx)
     cards = deck.cards
     source = LintSource.of(text)
@@ -110,14 +109,6 @@ async def score_text(
 
 async def _no_progress(_update: dict[str, object]) -> None:
     return None
-
-
-class _NoLookups:
-    async def flashcard(self, _id: uuid.UUID) -> None:
-        return None
-
-    async def other_answers(self, _exclude: uuid.UUID, _limit: int) -> list[str]:
-        return []
 
 
 async def run_quality(
