@@ -30,11 +30,3 @@ class ProviderBusy(RetryableError):
 class PermanentError(JobError):
     """Trying again cannot help (bad credentials, a rejected request, a row that is gone)."""
 
-
-class PayloadRejected(Exception):
-    """An enqueue-time check of a payload against the user's data failed (maps to 422)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
@@ -10,11 +9,7 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator, mode
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from handlers.pricing import PriceTableError, load_price_table
-
-
-class LLMProvider(StrEnum):
-    ANTHROPIC = "anthropic"
-    OFFLINE = "offline"
+from handlers.providers import Provider, check_provider
 
 
 class Settings(BaseSettings):
@@ -31,7 +26,7 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("ANTHROPIC_BASE_URL")
     )
     model: str | None = None
-    llm_provider: LLMProvider | None = None
+    llm_provider: Provider | None = None
     llm_timeout_seconds: float = Field(default=90.0, gt=0, le=900)
     workers: int = Field(default=64, ge=0, le=10_000)
     llm_concurrency: int = Field(default=64, ge=1, le=10_000)
@@ -69,17 +64,18 @@ class Settings(BaseSettings):
         return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _provider_has_key(self) -> Settings:
-        if self.llm_provider is LLMProvider.ANTHROPIC and not self.anthropic_api_key:
-            raise ValueError("CARDFORGE_LLM_PROVIDER=anthropic needs ANTHROPIC_API_KEY")
+    def _provider_can_work(self) -> Settings:
+        """Fail at start-up, naming the setting, not when the first job runs."""
+        if self.llm_provider is not None:
+            check_provider(self.llm_provider, api_key=self.anthropic_api_key)
         return self
 
     @property
-    def provider(self) -> LLMProvider:
+    def provider(self) -> Provider:
         """No key means the offline provider, so a fresh checkout works with no setup."""
         if self.llm_provider is not None:
             return self.llm_provider
-        return LLMProvider.ANTHROPIC if self.anthropic_api_key else LLMProvider.OFFLINE
+        return Provider.ANTHROPIC if self.anthropic_api_key else Provider.OFFLINE
 
 
 class SettingsError(Exception):
