@@ -15,10 +15,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from handlers.catalog import default_registry
 from handlers.generator import StudyGenerator
 from handlers.pricing import load_price_table
-from handlers.providers import build_generator
+from handlers.providers import Provider, build_generator
 from handlers.providers.cpu import ProcessPool, default_pool_size
 from handlers.registry import HandlerRegistry
-from server.config import LLMProvider, Settings
+from server.config import Settings
 from server.database import apply_schema, create_pool, resolve_database_url
 from server.http import access_log, api, fragments, library, pages
 from server.http.events import EventHub
@@ -118,7 +118,7 @@ async def cpu_pool_ctx(app: web.Application) -> AsyncIterator[None]:
     stopped, so no process is mid-call.
     """
     settings = app[SETTINGS]
-    if settings.provider is not LLMProvider.OFFLINE or settings.workers == 0:
+    if settings.provider is not Provider.OFFLINE or settings.workers == 0:
         yield
         return
     pool = ProcessPool(

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pytest
+
+from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "localhost/cardforge:test"
@@ -62,12 +63,6 @@ def _run(*args: str, timeout: float = 120, check: bool = True) -> subprocess.Com
             f"{result.stderr[-3000:]}"
         )
     return result
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _base_image() -> str:
@@ -261,7 +256,7 @@ def test_container_serves_generates_stops_cleanly_and_keeps_the_cards_on_its_vol
     uid, gid = (int(part) for part in config["User"].split(":"))
     os.chown(volume, uid, gid)  # what a named volume gets from the image's /data
 
-    first = Container(volume, _free_port())
+    first = Container(volume, free_port())
     try:
         first.start(config)
         first.wait_healthy()
@@ -291,7 +286,7 @@ def test_container_serves_generates_stops_cleanly_and_keeps_the_cards_on_its_vol
     finally:
         first.remove()
 
-    second = Container(volume, _free_port())
+    second = Container(volume, free_port())
     try:
         second.start(config)
         second.wait_healthy()

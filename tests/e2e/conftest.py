@@ -13,7 +13,6 @@ import asyncio
 import concurrent.futures
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ from playwright.sync_api import Page
 from server.database import dsn_for_database
 from tests.conftest import _admin
 from tests.fakes.anthropic_server import FakeAnthropic
+from tests.support.net import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
@@ -177,12 +177,6 @@ class LiveServer:
         page.wait_for_url(self.url + "/")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _server_env(database_url: str, data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
     env = {
         key: value for key, value in os.environ.items()
@@ -240,7 +234,7 @@ def start_server(database_url: str, tmp_path: Path) -> Iterator[StartServer]:
         if llm is not None:
             extra.update({"ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": llm.base_url})
         env = _server_env(database_url, tmp_path / "data", extra)
-        port = _free_port()
+        port = free_port()
         log_path = tmp_path / f"server-{port}.log"
         log = log_path.open("wb")
         process = subprocess.Popen(

@@ -1,4 +1,4 @@
-"""A real cardforge server process whose flashcard jobs follow tests.integration.support's
+"""A real cardforge server process whose flashcard jobs follow tests.support.jobs's
 scripts (``slow:3``, ``crash``, ...). Configured by the same environment as ``cardforge
 serve``; the port comes from argv. Used by the fault tests to kill, stop and restart it."""
 
@@ -11,7 +11,7 @@ from aiohttp import web
 
 from server.app import create_app
 from server.config import load_settings
-from tests.integration.support import ScriptedJobs
+from tests.support.jobs import ScriptedJobs
 
 
 def main() -> None:

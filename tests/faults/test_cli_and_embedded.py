@@ -18,8 +18,9 @@ import aiohttp
 import asyncpg
 import pytest
 
-from tests.faults.conftest import ROOT, free_port
-from tests.integration.support import wait_for
+from tests.support.jobs import wait_for
+from tests.support.net import free_port
+from tests.support.processes import ROOT
 
 pytestmark = pytest.mark.faults
 

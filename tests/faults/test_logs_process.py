@@ -14,9 +14,10 @@ from typing import Any
 
 import aiohttp
 
-from tests.faults.conftest import ROOT, free_port
 from tests.faults.test_cli_and_embedded import base_env, cardforge
-from tests.integration.support import wait_for
+from tests.support.jobs import wait_for
+from tests.support.net import free_port
+from tests.support.processes import ROOT
 
 STUDY_TEXT = ("Chemiosmosis is the movement of protons across a membrane down their "
               "electrochemical gradient. ATP synthase couples that flow to making ATP.")

@@ -17,8 +17,8 @@ import pytest
 from server.database import EmbeddedPostgres, create_pool
 from server.keys import LISTENER
 from server.store.users import create_user
-from tests.faults.conftest import ServerProcess, post_job
-from tests.integration.support import ScriptedJobs, app_settings, wait_for
+from tests.support.jobs import ScriptedJobs, app_settings, wait_for
+from tests.support.processes import ServerProcess, post_job
 
 pytestmark = pytest.mark.faults
 

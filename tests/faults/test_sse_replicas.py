@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 
 from server.http.events import SHUTDOWN_RETRY_HINT_MS
-from tests.faults.conftest import ServerProcess, post_job
-from tests.sse_client import SseBlock, SseStream
+from tests.support.processes import ServerProcess, post_job
+from tests.support.sse import SseBlock, SseStream
 
 pytestmark = pytest.mark.faults
 

@@ -11,7 +11,7 @@ from handlers.registry import HandlerRegistry
 from server.app import create_app
 from server.database import create_pool
 from server.store.users import create_user
-from tests.integration.support import ScriptedJobs, app_settings
+from tests.support.jobs import ScriptedJobs, app_settings
 
 MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.integration.support import ScriptedJobs, wait_for
+from tests.support.jobs import ScriptedJobs, wait_for
 
 FLASH = "flashcard_generation"
 

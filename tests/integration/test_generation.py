@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 
 from tests.fakes.anthropic_server import FakeAnthropic, ToolOutput
-from tests.integration.support import wait_for
+from tests.support.jobs import wait_for
 
 CORPUS = Path(__file__).resolve().parents[1] / "unit" / "corpus"
 PHOTOSYNTHESIS = (CORPUS / "photosynthesis.md").read_text()

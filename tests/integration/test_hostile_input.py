@@ -15,8 +15,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.integration.support import ScriptedJobs
-from tests.sse_client import READ_CEILING_S, SseStream
+from tests.support.jobs import ScriptedJobs
+from tests.support.sse import READ_CEILING_S, SseStream
 
 FLASH = "flashcard_generation"
 

@@ -9,7 +9,7 @@ import asyncpg
 from handlers.models import CardDraft, FlashcardDeck
 from server.maintenance import run_maintenance, sweep_once
 from server.store.users import create_session, create_user
-from tests.integration.test_queue import _claim_one, make_queue
+from tests.support.jobs import claim_one, make_queue
 
 
 async def test_sweep_prunes_old_jobs_and_expired_sessions_but_keeps_cards(
@@ -18,7 +18,7 @@ async def test_sweep_prunes_old_jobs_and_expired_sessions_but_keeps_cards(
     user, _ = await create_user(db, "old")
     queue = make_queue(db)
     await queue.enqueue(user.id, "flashcard_generation", {"content": "x"})
-    job = await _claim_one(queue)
+    job = await claim_one(queue)
     deck = FlashcardDeck(cards=[CardDraft(question="What is x?", answer="x")])
     assert await queue.complete(job, "w", deck, provider="t", usage=None)
     await create_session(db, user)
@@ -41,7 +41,7 @@ async def test_maintenance_loop_sweeps_shortly_after_start_and_keeps_running(
     user, _ = await create_user(db, "old")
     queue = make_queue(db)
     await queue.enqueue(user.id, "flashcard_generation", {"content": "x"})
-    job = await _claim_one(queue)
+    job = await claim_one(queue)
     deck = FlashcardDeck(cards=[CardDraft(question="What is y?", answer="y")])
     assert await queue.complete(job, "w", deck, provider="t", usage=None)
     await db.execute("UPDATE background_jobs SET completed_at = now() - interval '31 days'")

@@ -31,7 +31,7 @@ from server.database import (
     schema_sql,
 )
 from tests.integration.schema_catalog import schema_catalog
-from tests.integration.support import app_settings
+from tests.support.jobs import app_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 RELEASE_824352E = (ROOT / "tests" / "fixtures" / "schema_824352e.sql").read_text()

@@ -14,7 +14,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from server.app import create_app
-from tests.integration.support import ScriptedJobs, app_settings
+from tests.support.jobs import ScriptedJobs, app_settings
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 

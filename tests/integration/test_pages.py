@@ -12,7 +12,7 @@ import asyncpg
 
 from server.keys import POOL
 from server.store.users import demo_login_token
-from tests.integration.support import wait_for
+from tests.support.jobs import wait_for
 
 MATERIAL = """# Photosynthesis
 

@@ -12,21 +12,12 @@ import asyncpg
 import pytest
 
 from handlers.models import CardDraft, FlashcardDeck, PlainResult
-from server.queue.engine import ClaimedJob, JobQueue, backoff_s
+from server.queue.engine import backoff_s
 from server.queue.jobs import JobStatus
 from server.store.users import create_user
-from tests.integration.support import ScriptedJobs, wait_for
+from tests.support.jobs import ScriptedJobs, claim_one, make_queue, wait_for
 
 TYPES = ["flashcard_generation"]
-
-
-def make_queue(pool: asyncpg.Pool, **overrides: Any) -> JobQueue:
-    options: dict[str, Any] = {
-        "rate_limit": 100_000, "max_attempts": 3, "lease_s": 30.0, "retry_base_s": 0.05,
-        "retry_max_s": 0.2, "user_concurrency": 1000,
-    }
-    options.update(overrides)
-    return JobQueue(pool, **options)
 
 
 async def bulk_insert(pool: asyncpg.Pool, user_id: uuid.UUID, n: int) -> None:
@@ -153,24 +144,18 @@ async def test_a_provider_retry_after_of_a_billion_seconds_waits_no_longer_than_
     user, _ = await create_user(db, "ra-huge")
     queue = make_queue(db, retry_max_s=300.0)
     await queue.enqueue(user.id, "flashcard_generation", {"content": "x"})
-    job = await _claim_one(queue)
+    job = await claim_one(queue)
     status = await queue.requeue(job, "w", "slow down", retry_after_s=retry_after_s)
     assert status is JobStatus.PENDING
     delay = await db.fetchval("SELECT extract(epoch FROM run_at - now()) FROM background_jobs")
     assert float(delay) <= 300.0
 
 
-async def _claim_one(queue: JobQueue) -> ClaimedJob:
-    job = await queue.claim("w", TYPES)
-    assert job is not None
-    return job
-
-
 async def test_retryable_error_requeues_no_earlier_than_retry_after(db: asyncpg.Pool) -> None:
     user, _ = await create_user(db, "ra")
     queue = make_queue(db, retry_max_s=60.0)  # a retry-after is honoured up to the cap
     await queue.enqueue(user.id, "flashcard_generation", {"content": "x"})
-    job = await _claim_one(queue)
+    job = await claim_one(queue)
     assert await queue.requeue(job, "w", "slow down", retry_after_s=30) is JobStatus.PENDING
     delay = await db.fetchval("SELECT extract(epoch FROM run_at - now()) FROM background_jobs")
     assert 29 <= float(delay) <= 31
@@ -181,10 +166,10 @@ async def test_retryable_error_fails_the_job_after_max_attempts(db: asyncpg.Pool
     user, _ = await create_user(db, "ma")
     queue = make_queue(db, max_attempts=2, retry_base_s=0.001, retry_max_s=0.001)
     await queue.enqueue(user.id, "flashcard_generation", {"content": "x"})
-    job = await _claim_one(queue)
+    job = await claim_one(queue)
     assert await queue.requeue(job, "w", "boom") is JobStatus.PENDING
     await asyncio.sleep(0.01)
-    job = await _claim_one(queue)
+    job = await claim_one(queue)
     assert await queue.requeue(job, "w", "boom") is JobStatus.FAILED
     row = await db.fetchrow("SELECT status, attempts, error FROM background_jobs")
     assert (row["status"], row["attempts"]) == ("failed", 2)
@@ -195,7 +180,7 @@ async def test_shutdown_release_gives_the_attempt_back(db: asyncpg.Pool) -> None
     user, _ = await create_user(db, "rel")
     queue = make_queue(db)
     await queue.enqueue(user.id, "flashcard_generation", {"content": "x"})
-    job = await _claim_one(queue)
+    job = await claim_one(queue)
     assert await queue.release(job, "w")
     row = await db.fetchrow("SELECT status, attempts, worker_id FROM background_jobs")
     assert tuple(row) == ("pending", 0, None)
@@ -206,7 +191,7 @@ async def test_every_change_bumps_the_version_but_heartbeats_do_not(db: asyncpg.
     queue = make_queue(db)
     created = await queue.enqueue(user.id, "flashcard_generation", {"content": "x"})
     versions = [created.job.version]
-    job = await _claim_one(queue)
+    job = await claim_one(queue)
     versions.append(await db.fetchval("SELECT version FROM background_jobs"))
     await queue.heartbeat("w", [job.id])
     assert await db.fetchval("SELECT version FROM background_jobs") == versions[-1]
@@ -219,7 +204,7 @@ async def test_prune_removes_old_finished_jobs_but_keeps_their_cards(db: asyncpg
     user, _ = await create_user(db, "old")
     queue = make_queue(db)
     await queue.enqueue(user.id, "flashcard_generation", {"content": "x"})
-    job = await _claim_one(queue)
+    job = await claim_one(queue)
     deck = FlashcardDeck(cards=[CardDraft(question="What is x?", answer="x")])
     assert await queue.complete(job, "w", deck, provider="t", usage=None)
     await db.execute("UPDATE background_jobs SET completed_at = now() - interval '31 days'")

@@ -29,7 +29,7 @@ from server.queue.engine import JobQueue
 from server.queue.listener import Listener
 from server.queue.workers import WorkerPool, WorkerSettings
 from server.store.users import create_user
-from tests.integration.support import ScriptedJobs, wait_for
+from tests.support.jobs import ScriptedJobs, wait_for
 
 TYPES = ["flashcard_generation"]
 VERSION_LOCK = (

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.integration.support import wait_for
+from tests.support.jobs import wait_for
 
 
 async def test_job_created_over_http_is_run_by_a_worker(make_client: Any, scripted: Any,

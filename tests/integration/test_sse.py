@@ -33,8 +33,8 @@ from server.http.events import (
     Signal,
 )
 from server.metrics import Metrics
-from tests.integration.support import ScriptedJobs, app_settings, wait_for
-from tests.sse_client import READ_CEILING_S, SseBlock, SseParser, SseStream
+from tests.support.jobs import ScriptedJobs, app_settings, wait_for
+from tests.support.sse import READ_CEILING_S, SseBlock, SseParser, SseStream
 
 FLASH = "flashcard_generation"
 

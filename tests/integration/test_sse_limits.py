@@ -12,9 +12,9 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from tests.integration.support import ScriptedJobs, wait_for
 from tests.integration.test_sse import metric, open_stream, post_job
-from tests.sse_client import READ_CEILING_S
+from tests.support.jobs import ScriptedJobs, wait_for
+from tests.support.sse import READ_CEILING_S
 
 FLASH = "flashcard_generation"
 

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from server.queue.jobs import Job
 from server.store.models import Flashcard, SkillTree
-from tests.integration.support import ScriptedJobs, wait_for
+from tests.support.jobs import ScriptedJobs, wait_for
 
 FLASH = "flashcard_generation"
 CONTRACT_JOB_FIELDS = {

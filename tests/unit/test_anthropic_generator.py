@@ -6,7 +6,6 @@ local port, so a test that forgot its base_url fails fast instead of reaching th
 
 from __future__ import annotations
 
-import socket
 import time
 import warnings
 from collections.abc import AsyncIterator, Callable
@@ -27,6 +26,7 @@ from handlers.providers.anthropic import (
     parse_retry_after,
 )
 from tests.fakes.anthropic_server import FakeAnthropic
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -47,15 +47,9 @@ TREE = {
 MakeGenerator = Callable[..., AnthropicGenerator]
 
 
-def _closed_local_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(autouse=True)
 def _no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", f"http://127.0.0.1:{_closed_local_port()}")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
 
 
@@ -444,7 +438,7 @@ async def test_hanging_provider_times_out_on_every_sdk_attempt(
 
 
 async def test_unreachable_provider_is_retryable(make_generator: MakeGenerator) -> None:
-    generator = make_generator(base_url=f"http://127.0.0.1:{_closed_local_port()}", max_retries=0)
+    generator = make_generator(base_url=f"http://127.0.0.1:{free_port()}", max_retries=0)
 
     with pytest.raises(RetryableError, match="Could not reach"):
         await _flashcards(generator)

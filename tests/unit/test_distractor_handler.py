@@ -11,7 +11,12 @@ from handlers.distractors import MAX_DISTRACTOR_CHARS, distinct_choices, generat
 from handlers.errors import PermanentError, RetryableError
 from handlers.models import DistractorPayload
 from handlers.providers.offline import OfflineGenerator
-from tests.unit.fakes import DeterministicGenerator, FakeLookups, RecordingGenerator, make_context
+from tests.support.generators import (
+    DeterministicGenerator,
+    FakeLookups,
+    RecordingGenerator,
+    make_context,
+)
 
 CARD_ID = UUID("00000000-0000-0000-0000-000000000001")
 CARD = FlashcardRef(

@@ -11,7 +11,7 @@ from handlers.errors import PermanentError, RetryableError
 from handlers.flashcards import DEFAULT_MAX_CARDS, generate_flashcards
 from handlers.models import CHUNK_CHARS, CardDraft, FlashcardPayload
 from handlers.providers.offline import OfflineGenerator
-from tests.unit.fakes import DeterministicGenerator, RecordingGenerator, make_context
+from tests.support.generators import DeterministicGenerator, RecordingGenerator, make_context
 
 CORPUS = Path(__file__).parent / "corpus"
 

@@ -7,7 +7,7 @@ import pytest
 from handlers.errors import RetryableError
 from handlers.models import MAX_TREE_NODES, NodeDraft, SkillTreePayload
 from handlers.skill_trees import InvalidTree, generate_skill_tree, validate_tree
-from tests.unit.fakes import RecordingGenerator, make_context
+from tests.support.generators import RecordingGenerator, make_context
 
 
 def node(key: str, parent: str | None = None) -> NodeDraft:

@@ -1,4 +1,4 @@
-"""Test handlers and helpers for the queue and API tests.
+"""Test handlers, settings and waits for the queue, API and fault tests.
 
 The job service core is tested with its own handlers registered through the real registry:
 each is mapped to a real job type (the schema only admits those) and behaves as the test
@@ -15,11 +15,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
+
 from handlers.context import JobContext
 from handlers.errors import PermanentError, RetryableError
 from handlers.models import FlashcardPayload, JobType, Outcome, PlainResult
 from handlers.registry import HandlerRegistry, JobHandler
 from server.config import Settings
+from server.queue.engine import ClaimedJob, JobQueue
 
 FAST = {
     "lease_seconds": 2.0,
@@ -96,3 +99,19 @@ async def wait_for(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(interval_s)
+
+
+def make_queue(pool: asyncpg.Pool, **overrides: Any) -> JobQueue:
+    """A JobQueue with fast retries and limits no test hits unless it sets them."""
+    options: dict[str, Any] = {
+        "rate_limit": 100_000, "max_attempts": 3, "lease_s": 30.0, "retry_base_s": 0.05,
+        "retry_max_s": 0.2, "user_concurrency": 1000,
+    }
+    options.update(overrides)
+    return JobQueue(pool, **options)
+
+
+async def claim_one(queue: JobQueue, worker_id: str = "w") -> ClaimedJob:
+    job = await queue.claim(worker_id, [JobType.FLASHCARD_GENERATION.value])
+    assert job is not None
+    return job
