@@ -63,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--quality", metavar="DIR", nargs="?", const="",
                        help="instead: score offline cards on the held-out texts (default: "
                             "tests/quality/heldout) for key-fact recall, flaws, distractors")
+    bench.add_argument("--wire", action="store_true",
+                       help="instead: time a job row's way to its JSON (no database)")
     bench.add_argument("--max-cards", type=int, default=20,
                        help="with --quality: cards asked of each text")
     bench.add_argument("--show-cards", action="store_true",
@@ -96,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(quality_benchmark(
             args.quality or None, max_cards=args.max_cards, show_cards=args.show_cards
         ))
+    if args.command == "bench" and args.wire:
+        from server.bench.wire import wire_speed
+
+        return wire_speed()
     if args.command == "bench" and args.offline:
         from server.bench.offline import offline_generation_speed
 
