@@ -40,6 +40,24 @@ HTTP_STATUS: dict[type, int] = {
 STREAM_RETRY_AFTER_S = 5
 
 
+# aiohttp's own refusals (no route, wrong method, body over client_max_size) in the
+# contract's shape
+HTTP_EXCEPTION_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+HTTP_EXCEPTION_MESSAGES = {
+    404: "Not found.",
+    405: "Method not allowed.",
+    413: "The request body is too large.",
+}
+
+
 def http_status(err: ApiError) -> int:
     """The status of the nearest class in the error's ancestry that has one."""
     for cls in type(err).__mro__:
@@ -78,3 +96,9 @@ def error_response(
 
 def api_error_response(err: ApiError) -> web.Response:
     return error_response(http_status(err), error_body(err), error_headers(err))
+
+
+def http_exception_response(exc: web.HTTPException) -> web.Response:
+    code = HTTP_EXCEPTION_CODES.get(exc.status, "HTTP_ERROR")
+    message = HTTP_EXCEPTION_MESSAGES.get(exc.status, exc.reason)
+    return error_response(exc.status, ErrorBody(error=message, code=code))

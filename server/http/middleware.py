@@ -11,7 +11,12 @@ from aiohttp import web
 
 from server.errors import ApiError
 from server.http.auth import AUTH_VIA_COOKIE, USER_KEY, authenticate, check_same_origin
-from server.http.errors import api_error_response, error_response, http_status
+from server.http.errors import (
+    api_error_response,
+    error_response,
+    http_exception_response,
+    http_status,
+)
 from server.http.schemas import ErrorBody
 from server.keys import POOL
 
@@ -32,22 +37,6 @@ DATABASE_UNAVAILABLE = (
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/api/openapi.json"})
 
-HTTP_CODES = {
-    400: "BAD_REQUEST",
-    401: "UNAUTHORIZED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-}
-HTTP_MESSAGES = {
-    404: "Not found.",
-    405: "Method not allowed.",
-    413: "The request body is too large.",
-}
-
-
 def wants_json(request: web.Request) -> bool:
     return request.path.startswith("/api/") or "application/json" in request.headers.get(
         "Accept", ""
@@ -67,9 +56,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except web.HTTPException as exc:
         if exc.status < 400 or not wants_json(request):
             raise
-        code = HTTP_CODES.get(exc.status, "HTTP_ERROR")
-        message = HTTP_MESSAGES.get(exc.status, exc.reason)
-        return error_response(exc.status, ErrorBody(error=message, code=code))
+        return http_exception_response(exc)
     except DATABASE_UNAVAILABLE as err:
         log.warning("database unavailable on %s %s: %s", request.method, request.path, err)
         if not wants_json(request):
