@@ -14,43 +14,59 @@ from server.queue.jobs import TERMINAL, TRANSITIONS, JobStatus
 # statement: (the status it requires, the statuses it may write). A statement that sets
 # status but is missing here fails test_every_status_write_is_listed.
 STATUS_WRITES: dict[str, tuple[JobStatus, frozenset[JobStatus]]] = {
-    "CLAIM_JOB": (JobStatus.PENDING, frozenset({JobStatus.PROCESSING})),
+    "CLAIM_TAKE": (JobStatus.PENDING, frozenset({JobStatus.PROCESSING})),
     "COMPLETE_JOB": (JobStatus.PROCESSING, frozenset({JobStatus.COMPLETED})),
+    "COMPLETE_BATCH": (JobStatus.PROCESSING, frozenset({JobStatus.COMPLETED})),
     "REQUEUE_JOB": (JobStatus.PROCESSING, frozenset({JobStatus.PENDING})),
     "RELEASE_JOB": (JobStatus.PROCESSING, frozenset({JobStatus.PENDING})),
+    "RELEASE_ALL_OF_WORKER": (JobStatus.PROCESSING, frozenset({JobStatus.PENDING})),
     "FAIL_JOB": (JobStatus.PROCESSING, frozenset({JobStatus.FAILED})),
     "CANCEL_RUNNING_JOB": (JobStatus.PROCESSING, frozenset({JobStatus.CANCELLED})),
     "REAP_EXPIRED": (
         JobStatus.PROCESSING,
         frozenset({JobStatus.PENDING, JobStatus.FAILED, JobStatus.CANCELLED}),
     ),
-    "CANCEL_PENDING": (JobStatus.PENDING, frozenset({JobStatus.CANCELLED})),
+    "CANCEL": (JobStatus.PENDING, frozenset({JobStatus.CANCELLED})),
 }
 
+# Writes whose guard is an earlier statement of the same transaction: it selects the rows
+# in the source status FOR UPDATE, so they cannot change before the write.
+GUARDED_BY = {"CLAIM_TAKE": "CLAIM_PICK", "COMPLETE_BATCH": "COMPLETE_BATCH_FENCE"}
+
 OWN_WHERE = re.compile(r"\sWHERE\s")
-SET_STATUS = re.compile(r"\bstatus\s*=\s*(CASE\b.*?\bEND|'[a-z]+')", re.DOTALL)
+SET_STATUS = re.compile(r"(?<![\w.=])status\s*=\s*(CASE\b.*?\bEND|'[a-z]+')", re.DOTALL)
+# in a CASE, what is written follows THEN or ELSE; ``ELSE status`` leaves the row as it is
+WRITTEN = re.compile(r"(?:THEN|ELSE|^)\s*'([a-z]+)'")
+
+
+def statements() -> dict[str, str]:
+    return {name: sql for name, sql in vars(q).items() if name.isupper() and isinstance(sql, str)}
 
 
 def job_updates() -> dict[str, str]:
+    """Every UPDATE of background_jobs, CTEs before it or not."""
     return {
-        name: sql for name, sql in vars(q).items()
-        if name.isupper() and isinstance(sql, str)
-        and re.match(r"\s*UPDATE background_jobs\b", sql)
+        name: sql for name, sql in statements().items()
+        if re.search(r"^UPDATE background_jobs\b", sql, re.MULTILINE)
     }
 
 
+def update_part(sql: str) -> str:
+    return sql[re.search(r"^UPDATE background_jobs\b", sql, re.MULTILINE).start():]  # type: ignore[union-attr]
+
+
 def set_clause(sql: str) -> str:
-    """From SET to the statement's own WHERE (its subqueries come after that)."""
-    return OWN_WHERE.split(sql.split(" SET", 1)[1], 1)[0]
+    """From SET to the UPDATE's own WHERE (its subqueries come after that)."""
+    return OWN_WHERE.split(update_part(sql).split(" SET", 1)[1], 1)[0]
 
 
 def where_clause(sql: str) -> str:
-    return OWN_WHERE.split(sql, 1)[1]
+    return OWN_WHERE.split(update_part(sql), 1)[1]
 
 
 def written_statuses(sql: str) -> set[str]:
     match = SET_STATUS.search(set_clause(sql))
-    return set(re.findall(r"'([a-z]+)'", match.group(1))) if match else set()
+    return set(WRITTEN.findall(match.group(1))) if match else set()
 
 
 def test_every_status_write_is_listed() -> None:
@@ -63,8 +79,11 @@ def test_each_status_write_guards_its_source_and_writes_only_what_is_listed() ->
     for name, (source, targets) in STATUS_WRITES.items():
         sql = updates[name]
         assert written_statuses(sql) == {t.value for t in targets}, name
-        guard = rf"(?<![\w.])(\w+\.)?status\s*=\s*'{source.value}'"
-        assert re.search(guard, where_clause(sql)), f"{name} does not require {source}"
+        guard = rf"(?<![\w.])(\w+\.)?status\s*(=\s*|IN\s*\([^)]*)'{source.value}'"
+        guarded = statements()[GUARDED_BY[name]] if name in GUARDED_BY else where_clause(sql)
+        if name in GUARDED_BY:
+            assert "FOR UPDATE" in guarded, f"{GUARDED_BY[name]} must lock the rows it guards"
+        assert re.search(guard, guarded), f"{name} does not require {source}"
 
 
 def test_every_written_change_is_an_edge_of_the_state_machine() -> None:
