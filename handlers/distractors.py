@@ -9,6 +9,7 @@ from handlers.errors import PermanentError, RetryableError
 from handlers.generator import retry_can_help
 from handlers.models import DeckDistractors, DistractorPayload, DistractorSet, JobType
 from handlers.registry import JobHandler
+from handlers.text import normalize
 
 MAX_DISTRACTOR_CHARS = 300
 OTHER_ANSWERS_LIMIT = 200
@@ -76,11 +77,11 @@ def distinct_choices(proposed: list[str], *, answer: str, count: int) -> list[st
 
     Equality ignores case and spacing: "Paris" and " paris " are one choice.
     """
-    seen = {_choice_key(answer)}
+    seen = {normalize(answer)}
     choices: list[str] = []
     for text in proposed:
         tidy = " ".join(text.split())
-        key = _choice_key(tidy)
+        key = normalize(tidy)
         if not tidy or len(tidy) > MAX_DISTRACTOR_CHARS or key in seen:
             continue
         seen.add(key)
@@ -88,10 +89,6 @@ def distinct_choices(proposed: list[str], *, answer: str, count: int) -> list[st
         if len(choices) == count:
             break
     return choices
-
-
-def _choice_key(text: str) -> str:
-    return " ".join(text.split()).casefold()
 
 
 def _too_few(ctx: JobContext, *, found: int, wanted: int) -> None:

@@ -21,6 +21,7 @@ from handlers.models import (
 )
 from handlers.registry import JobHandler
 from handlers.sources import keep_supported
+from handlers.text import question_key
 
 DEFAULT_MAX_CARDS = 20
 MAX_TITLE_CHARS = 200
@@ -105,11 +106,6 @@ class _Deck:
             self._questions.add(key)
             self.cards.append(card)
             added += 1
-
-
-def question_key(question: str) -> str:
-    """Identity of a question for de-duplication: words only, case-folded."""
-    return " ".join(re.findall(r"\w+", question.casefold()))
 
 
 def _tidy(text: str) -> str:

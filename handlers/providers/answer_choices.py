@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from handlers.providers.extract import Document, normalize, words_of
 from handlers.providers.facts import fact_from_sentence, glossary_fact, question_subject
 from handlers.providers.keyterms import KeyTerms
+from handlers.text import is_plural
+from handlers.text import is_year as looks_like_year
 
 # A number standing as its own word ("46", "46 chromosomes", "$3.50"), not inside one ("IPv4").
 _NUMERIC = re.compile(
@@ -138,7 +140,7 @@ def _numeric_candidates(match: re.Match[str], material: str | None) -> Iterator[
     pre, raw, post = match.group("pre"), match.group("num"), match.group("post")
     value = float(raw.replace(",", ""))
     decimals = len(raw.split(".")[1]) if "." in raw else 0
-    is_year = not pre.strip() and not post.strip() and _is_year(raw)
+    is_year = not pre.strip() and not post.strip() and looks_like_year(raw)
 
     def render(number: float) -> str:
         text = f"{number:,.{decimals}f}" if "," in raw else f"{number:.{decimals}f}"
@@ -156,7 +158,7 @@ def _numeric_candidates(match: re.Match[str], material: str | None) -> Iterator[
 def _same_kind_numbers(material: str | None, *, is_year: bool, decimals: int) -> Iterable[float]:
     for raw in _NUMBER_IN_TEXT.findall(material or ""):
         same_decimals = (len(raw.split(".")[1]) if "." in raw else 0) == decimals
-        if _is_year(raw) == is_year and same_decimals:
+        if looks_like_year(raw) == is_year and same_decimals:
             yield float(raw.replace(",", ""))
 
 
@@ -173,10 +175,6 @@ def _neighbours(value: float, *, is_year: bool, decimals: int) -> Iterator[float
     for number in (value + 2, value - 2, value * 2, value // 2, value + 1, value - 1, value + 10):
         if number > 0 or value <= 0:
             yield number
-
-
-def _is_year(raw: str) -> bool:
-    return len(raw) == 4 and raw.isdigit() and 1000 <= int(raw) <= 2099
 
 
 # ---------------------------------------------------------------- form similarity
@@ -200,7 +198,7 @@ class _Shape:
             max(len(text), 1),
             _case_style(words),
             article,
-            _plural(words[-1]),
+            words[-1].islower() and is_plural(words[-1]),
         )
 
     def distance(self, other: _Shape) -> float:
@@ -210,12 +208,6 @@ class _Shape:
         d += 0.0 if self.case == other.case else 2.0
         d += 0.0 if self.article == other.article else 1.0
         return d + (0.0 if self.plural == other.plural else 0.5)
-
-
-def _plural(word: str) -> bool:
-    """ "cells", not "Paris", "gas" or "osmosis"."""
-    lower = word.lower()
-    return word.islower() and lower.endswith("s") and not lower.endswith(("ss", "us", "is", "as"))
 
 
 def _case_style(words: list[str]) -> str:

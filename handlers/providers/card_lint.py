@@ -23,6 +23,7 @@ from handlers.providers.extract import (
     word_set,
     words_of,
 )
+from handlers.text import YEAR, question_key
 
 BLANK = "____"
 CLOZE_PREFIX = "Fill in the blank: "
@@ -136,20 +137,11 @@ def lint_deck(cards: Sequence[tuple[str, str]], source: LintSource) -> list[list
     flags = [lint_card(q, a, source) for q, a in cards]
     keys: list[tuple[str, str]] = []
     for i, (question, answer) in enumerate(cards):
-        key = (question_identity(question), normalize(answer))
+        key = (question_key(question), normalize(answer))
         if any(is_near_duplicate(key, earlier) for earlier in keys):
             flags[i].append(Check.NEAR_DUPLICATE)
         keys.append(key)
     return flags
-
-
-def question_identity(question: str) -> str:
-    """A question's identity for de-duplication: its words, case-folded, articles dropped.
-
-    "What is a compositor?" and "What is compositor?" are one question.
-    """
-    words = re.findall(r"\w+", question.casefold())
-    return " ".join(w for w in words if w not in {"a", "an", "the"})
 
 
 def is_near_duplicate(card: tuple[str, str], other: tuple[str, str]) -> bool:
@@ -170,7 +162,7 @@ class AnswerKind(StrEnum):
 
 
 _DATE = re.compile(
-    r"^(?:(?:c\.|ca\.|around|about|in)\s)?(?:AD\s?\d{1,4}|\d{1,4}\s?(?:BC|BCE|AD|CE)|1\d{3}|20\d{2}"
+    rf"^(?:(?:c\.|ca\.|around|about|in)\s)?(?:AD\s?\d{{1,4}}|\d{{1,4}}\s?(?:BC|BCE|AD|CE)|{YEAR}"
     r"|\d{1,2}(?:st|nd|rd|th)? [A-Z][a-z]+ \d{3,4}|[A-Z][a-z]+ \d{1,2},? \d{3,4}"
     r"|the (?:\w+ )?(?:century|decade)|\d{4}s)$"
 )

@@ -2,8 +2,8 @@
 
 Everything the offline generator says is cut out of the material itself, so this module
 keeps two views of the text: ``raw`` (as written, to find glossary markup) and ``text``
-(inline Markdown removed, whitespace collapsed, what cards quote). ``is_grounded`` is the
-final check that an answer really occurs in the source.
+(inline Markdown removed, whitespace collapsed, what cards quote). The final check that an
+answer occurs in the source is the card linter's ``answer_not_in_source``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from handlers.text import WORD, collapse_space, normalize, words_of
+
+__all__ = ["WORD", "collapse_space", "normalize", "words_of"]  # re-exported for providers
 
 
 def word_set(words: str) -> frozenset[str]:
@@ -61,8 +65,6 @@ _BULLET = re.compile(r"^(?:[-*+•]|\d{1,3}[.)])\s+(.*)$")
 _NUMBERED_SECTION = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,5})[.)]?\s+(\S.{0,78})$")
 _SENTENCE_END = re.compile(r"(?<![.!?])[.!?]++[\"'\u201d\u2019)\]]*+\s+")
 _DOTTED_INITIALISM = re.compile(r"(?:[a-z]\.)+[a-z]")
-# The one word pattern of the offline generator (key terms and vocabulary share it).
-WORD = re.compile(r"[A-Za-z][A-Za-z0-9'\u2019-]*[A-Za-z0-9]|[A-Za-z]")
 # "**Term**: definition", "Term: definition", "Term - definition": one glossary entry. Each
 # such line is a block of its own even with no blank line between entries.
 GLOSSARY_LINE = re.compile(
@@ -159,21 +161,6 @@ class Vocabulary:
 # ---------------------------------------------------------------- normalisation
 
 
-def collapse_space(text: str) -> str:
-    return " ".join(text.split())
-
-
-def normalize(text: str) -> str:
-    """The comparison form: case-folded, whitespace collapsed."""
-    return collapse_space(text).casefold()
-
-
-def is_grounded(answer: str, source: str) -> bool:
-    """True if ``answer`` occurs in ``source`` (case-insensitive, whitespace-normalised)."""
-    needle = normalize(answer)
-    return bool(needle) and needle in normalize(source)
-
-
 def clean_inline(text: str) -> str:
     """Remove inline Markdown/HTML so a card quotes what a reader sees."""
     text = _INLINE_LINK.sub(r"\1", text)
@@ -181,10 +168,6 @@ def clean_inline(text: str) -> str:
     text = _EMPHASIS_UNDERSCORE.sub(r"\1", text)
     text = _INLINE_MARKUP.sub("", text)
     return collapse_space(text)
-
-
-def words_of(text: str) -> list[str]:
-    return WORD.findall(text)
 
 
 # ---------------------------------------------------------------- blocks

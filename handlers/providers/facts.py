@@ -22,6 +22,8 @@ from handlers.providers.extract import (
     word_set,
     words_of,
 )
+from handlers.text import YEAR as _YEAR
+from handlers.text import is_plural
 
 
 class FactKind(StrEnum):
@@ -84,7 +86,6 @@ _PAST_TENSE = {"written": "wrote"}
 _DISCOVERY = "|".join(_DISCOVERY_VERBS)
 _NAME = r"[A-Z][\w'\u2019.-]*(?: (?:(?:de|da|van|von|der|du|le|la) )?[A-Z][\w'\u2019.-]*){0,4}"
 _NAMES = rf"{_NAME}(?:,? and {_NAME})?"
-_YEAR = r"(?:1\d{3}|20\d{2})"
 _YEAR_START = re.compile(rf"^(?:the )?(?:{_YEAR}|\d{{1,4}} BC)")
 
 _NAMING = re.compile(
@@ -184,7 +185,7 @@ def glossary_fact(block: Block, vocab: Vocabulary) -> Fact | None:
     if " " not in subject and subject[1:].islower() and subject.lower() not in vocab.names:
         subject = subject.lower()
     if answer.split()[0].lower() in {"a", "an", "the"}:
-        verb = "are" if _looks_plural(term) and not answer.lower().startswith("a") else "is"
+        verb = "are" if is_plural_term(term) and not answer.lower().startswith("a") else "is"
         question = f"What {verb} {subject}?"
     else:
         question = f"What is meant by {subject}?"
@@ -316,7 +317,7 @@ def _appositive(text: str, vocab: Vocabulary) -> Fact | None:
     if describes_a_person(answer):
         question = f"Who was {m['x']}?"
     else:
-        verb = "are" if _looks_plural(m["x"]) else "is"
+        verb = "are" if is_plural_term(m["x"]) else "is"
         question = f"What {verb} {question_subject(m['x'], vocab)}?"
     return Fact(question, answer, m["x"], FactKind.DEFINITION)
 
@@ -418,6 +419,5 @@ def _is_name(candidate: str, vocab: Vocabulary) -> bool:
     return True
 
 
-def _looks_plural(term: str) -> bool:
-    last = term.split()[-1].lower()
-    return last.endswith("s") and not last.endswith(("ss", "us", "is", "sis"))
+def is_plural_term(term: str) -> bool:
+    return is_plural(term.split()[-1])

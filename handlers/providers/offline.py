@@ -27,7 +27,6 @@ from handlers.providers.card_lint import (
     is_near_duplicate,
     is_noun_modifier,
     lint_card,
-    question_identity,
 )
 from handlers.providers.cpu import CpuRunner, InlineRunner
 from handlers.providers.extract import (
@@ -42,6 +41,7 @@ from handlers.providers.extract import (
 from handlers.providers.facts import FactKind, fact_from_sentence, glossary_fact, is_vague_subject
 from handlers.providers.keyterms import KeyTerms
 from handlers.providers.outline import ROOT_KEY, outline_tree, tree_from_outline
+from handlers.text import is_year, question_key
 
 if TYPE_CHECKING:
     from handlers.context import Usage
@@ -53,7 +53,6 @@ MAX_SOURCE_CHARS = 1_000
 _FACT_WORDS = (4, 50)
 _CLOZE_WORDS = (8, 45)
 _CLAUSE_WORDS = 7
-_YEAR = re.compile(r"(?<![\w-])(1\d{3}|20\d{2})(?![\w-])")
 # A sentence opening like this leans on the one before it: as a cloze it is ambiguous.
 _CONTEXT_OPENERS = word_set(
     "it its this these that those they their he she his her such here there"
@@ -273,7 +272,7 @@ class _Selection:
 
     def fresh(self, card: _Card) -> bool:
         answer_key = normalize(card.answer)
-        key = (question_identity(card.question), answer_key)
+        key = (question_key(card.question), answer_key)
         return (
             card.position not in self.sentences
             and answer_key not in self.answers
@@ -293,7 +292,7 @@ class _Selection:
                 continue
             self.sentences.add(card.position)
             self.answers.add(normalize(card.answer))
-            self.keys.append((question_identity(card.question), normalize(card.answer)))
+            self.keys.append((question_key(card.question), normalize(card.answer)))
             self.per_section[card.section] += 1
             taken.append(card)
         return sorted(taken, key=lambda c: c.position)
@@ -465,7 +464,7 @@ def _cloze_options(
             spans.append((_WEIGHT["names" if " " in text[span[0]:span[1]] else "name"], *span))
     for m in _NUMBER_SPAN.finditer(text, offset):
         raw = m.group()
-        kind = "year" if _YEAR.fullmatch(raw) or raw.endswith(("BC", "AD", "CE")) else (
+        kind = "year" if is_year(raw) or raw.endswith(("BC", "AD", "CE")) else (
             "measure" if not raw[-1].isdigit() else "number"
         )
         spans.append((_WEIGHT[kind], m.start(), m.end()))
