@@ -69,6 +69,16 @@ def _parser() -> argparse.ArgumentParser:
                        help="with --quality: cards asked of each text")
     bench.add_argument("--show-cards", action="store_true",
                        help="with --quality: print every card with its flags")
+    bench.add_argument("--sse", type=int, metavar="STREAMS",
+                       help="instead: hold this many SSE streams of one user (e.g. 5000): "
+                            "memory per stream, change-to-delivery p50/p99")
+    bench.add_argument("--http", action="store_true",
+                       help="instead (or with --sse): GET /api/jobs/{id} and POST /api/jobs "
+                            "req/s beside aiohttp hello-world, with wrk")
+    bench.add_argument("--seconds", type=float, default=5.0,
+                       help="with --http: seconds per load run")
+    bench.add_argument("--json", metavar="FILE", dest="json_file",
+                       help="also write the figures as JSON to FILE")
     return parser
 
 
@@ -108,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(
             offline_generation_speed(args.offline, chars=args.chars, repeat=max(args.repeat, 5))
         )
+    if args.command == "bench" and (args.sse or args.http):
+        return asyncio.run(_with_database(settings, _edge_bench(args)))
     if args.command == "bench":
         from server.bench.queue import run_bench
 
@@ -116,6 +128,33 @@ def main(argv: list[str] | None = None) -> int:
                                                 args.repeat))
         )
     return 2  # pragma: no cover - argparse enforces the choices
+
+
+def _edge_bench(args: argparse.Namespace) -> Callable[[str], Awaitable[int]]:
+    """The HTTP edge's benchmarks (server.bench.sse, server.bench.http) in one run."""
+
+    async def action(dsn: str) -> int:
+        from server.bench.http import WrkMissing, http_bench, print_http
+        from server.bench.sse import print_sse, sse_bench
+
+        figures: dict[str, Any] = {}
+        print("cardforge bench (HTTP edge):", flush=True)
+        if args.sse:
+            figures["sse"] = await sse_bench(dsn, args.sse)
+            print_sse(figures["sse"])
+        if args.http:
+            try:
+                figures["http"] = await http_bench(dsn, args.seconds)
+            except WrkMissing as err:
+                print(f"cardforge: {err}", file=sys.stderr)
+                return 2
+            print_http(figures["http"])
+        if args.json_file:
+            with open(args.json_file, "w", encoding="utf-8") as out:
+                json.dump(figures, out, indent=2)
+        return 0
+
+    return action
 
 
 def serve(settings: Settings, *, host: str, port: int, demo: bool) -> int:

@@ -56,6 +56,7 @@ class Signal(enum.Enum):
     CHANGED = "changed"
     RESYNC = "resync"  # the LISTEN connection was re-established: we may have missed events
     OVERFLOW = "overflow"  # the client fell behind
+    FAILED = "failed"  # the feed could not read: end the stream, the client catches up
     SHUTDOWN = "shutdown"
 
 
@@ -144,20 +145,32 @@ class UserFeed:
     """One user's job changes, read once for all of the user's streams in this process.
 
     Invariant: ``log`` holds every change of the user with ``covered_after < version <=
-    cursor``, in version order. ``wanted`` is the highest version a NOTIFY announced;
-    ``refresh`` reads until ``cursor`` reaches it, one read at a time shared by every caller.
+    cursor``, in version order. ``wanted`` is the highest version a NOTIFY announced; one
+    pump task per feed reads until ``cursor`` reaches it and then hands the new events to
+    the hub, which signals the streams they concern: streams never wait on a read.
     """
 
-    def __init__(self, source: ChangeSource, user_id: UUID, on_read: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        source: ChangeSource,
+        user_id: UUID,
+        *,
+        on_read: Callable[[], None],
+        on_events: Callable[[list[JobEvent]], None],
+        on_failure: Callable[[], None],
+    ) -> None:
         self.source = source
         self.user_id = user_id
         self.on_read = on_read
+        self.on_events = on_events
+        self.on_failure = on_failure
         self.log: deque[JobEvent] = deque()
         self.cursor = 0
         self.covered_after = 0
         self.wanted = 0
-        self._ready: asyncio.Task[None] = asyncio.get_running_loop().create_task(self._start())
-        self._reading: asyncio.Task[None] | None = None
+        loop = asyncio.get_running_loop()
+        self._ready: asyncio.Task[None] = loop.create_task(self._start())
+        self._pump: asyncio.Task[None] | None = None
 
     async def _start(self) -> None:
         """Where the feed begins: the user's newest version now. Everything committed later
@@ -167,36 +180,54 @@ class UserFeed:
     async def position(self) -> int:
         """The feed's cursor once it has started: a stream that reads its own state after
         this has seen every change up to it."""
-        await asyncio.shield(self._ready)
+        if not self._ready.done():
+            await asyncio.shield(self._ready)
+        self._ready.result()
         return self.cursor
 
     def close(self) -> None:
-        for task in (self._ready, self._reading):
+        for task in (self._ready, self._pump):
             if task is not None and not task.done():
                 task.cancel()
 
     def announce(self, version: int) -> None:
         self.wanted = max(self.wanted, version)
+        self._kick()
 
     def announce_unknown(self) -> None:
         """NOTIFYs may have been missed (LISTEN reconnected): read whatever is there."""
         self.wanted = MAX_VERSION
+        self._kick()
 
-    async def refresh(self) -> None:
-        await asyncio.shield(self._ready)
-        while self.wanted > self.cursor:
-            if self._reading is None or self._reading.done():
-                self._reading = asyncio.get_running_loop().create_task(self._read())
-            await asyncio.shield(self._reading)
+    def _kick(self) -> None:
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.get_running_loop().create_task(self._run_pump())
 
-    async def _read(self) -> None:
+    async def _run_pump(self) -> None:
+        try:
+            await self._ready
+            while self.wanted > self.cursor:
+                events = await self._read()
+                if events:
+                    self.on_events(events)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            log.warning("SSE feed read failed; ending the user's streams: %r", err)
+            self.wanted = self.cursor  # the next NOTIFY reads again
+            self.on_failure()
+
+    async def _read(self) -> list[JobEvent]:
         target = self.wanted
+        events: list[JobEvent] = []
         while True:
             self.on_read()
-            rows = await self.source.changed_since(self.user_id, self.cursor)
-            for row in rows:
-                self._append(JobEvent.from_job(row))
-            if len(rows) < CHANGES_PAGE:
+            jobs = await self.source.changed_since(self.user_id, self.cursor)
+            for job in jobs:
+                event = JobEvent.from_job(job)
+                if self._append(event):
+                    events.append(event)
+            if len(jobs) < CHANGES_PAGE:
                 break
         # A change whose row has since been deleted (retention) is not there to read; the
         # versions up to the announced one are settled either way.
@@ -204,14 +235,16 @@ class UserFeed:
             self.cursor = max(self.cursor, target)
         if self.wanted == MAX_VERSION:
             self.wanted = self.cursor
+        return events
 
-    def _append(self, event: JobEvent) -> None:
+    def _append(self, event: JobEvent) -> bool:
         if event.version <= self.cursor:
-            return
+            return False
         self.log.append(event)
         self.cursor = event.version
         while len(self.log) > FEED_LOG_EVENTS:
             self.covered_after = self.log.popleft().version
+        return True
 
     def events_after(self, position: int, job_id: UUID | None) -> list[JobEvent]:
         """The logged events newer than ``position`` (for one job, or all), oldest first.
@@ -259,7 +292,9 @@ class EventHub:
         self.metrics.sse_clients.inc()
         if self.source is not None and user_id not in self._feeds:
             self._feeds[user_id] = UserFeed(
-                self.source, user_id, self.metrics.sse_feed_reads.inc
+                self.source, user_id, on_read=self.metrics.sse_feed_reads.inc,
+                on_events=lambda events: self._signal(user_id, events),
+                on_failure=lambda: self._fail(user_id),
             )
         return sub
 
@@ -292,17 +327,31 @@ class EventHub:
         if not subs:
             return
         feed = self._feeds.get(user_id)
-        if feed is not None:
-            version = event.get("version")
-            if isinstance(version, int) and 0 < version <= MAX_VERSION:
-                feed.announce(version)
-            else:
-                feed.announce_unknown()
+        if feed is None:  # no database to read for the streams: they read for themselves
+            self._offer(subs, {job_id})
+            return
+        version = event.get("version")
+        if isinstance(version, int) and 0 < version <= MAX_VERSION:
+            feed.announce(version)
+        else:
+            feed.announce_unknown()
+
+    def _signal(self, user_id: UUID, events: list[JobEvent]) -> None:
+        """The feed has read these events: poke the streams they concern."""
+        subs = self._by_user.get(user_id)
+        if subs:
+            self._offer(subs, {event.job_id for event in events})
+
+    def _offer(self, subs: set[Subscription], job_ids: set[UUID]) -> None:
         for sub in list(subs):
-            if sub.dropped or (sub.job_id is not None and sub.job_id != job_id):
+            if sub.dropped or (sub.job_id is not None and sub.job_id not in job_ids):
                 continue
             if not sub.offer(Signal.CHANGED):
                 self._drop(sub)
+
+    def _fail(self, user_id: UUID) -> None:
+        for sub in list(self._by_user.get(user_id, ())):
+            sub.force(Signal.FAILED)
 
     def _drop(self, sub: Subscription) -> None:
         sub.dropped = True
@@ -335,6 +384,10 @@ def parse_last_event_id(request: web.Request) -> int:
         return 0
     value = int(raw)
     return value if value <= MAX_VERSION else 0
+
+
+class FeedFailed(Exception):
+    """The shared read failed (the database): end this stream as any error would."""
 
 
 class StreamEnded(Exception):
@@ -413,6 +466,8 @@ class JobStream:
                 raise StreamEnded
             if signal is Signal.OVERFLOW:
                 raise StreamEnded  # the browser reconnects with Last-Event-ID and catches up
+            if signal is Signal.FAILED:
+                raise FeedFailed
             resync = resync or signal is Signal.RESYNC
             if sub.queue.empty():  # coalesce a burst into one pass
                 break
@@ -424,7 +479,6 @@ class JobStream:
             await self._from_feed(feed)
 
     async def _from_feed(self, feed: UserFeed) -> None:
-        await feed.refresh()
         try:
             events = feed.events_after(self.position, self.job_id)
         except FeedGap:  # further behind than the feed keeps: read for itself, this once
