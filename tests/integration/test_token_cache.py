@@ -8,7 +8,7 @@ import asyncpg
 
 from server.keys import POOL
 from server.store.users import demo_login_token
-from tests.integration.support import wait_for
+from tests.support.jobs import wait_for
 
 
 async def test_a_rotated_demo_token_stops_working_at_once_though_it_was_just_cached(
