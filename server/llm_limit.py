@@ -113,6 +113,21 @@ class LimitedGenerator:
                 other_answers=other_answers, usage=usage,
             )
 
+    async def deck_distractors(
+        self,
+        *,
+        cards: list[tuple[str, str]],
+        count: int,
+        material: str | None,
+        other_answers: list[str],
+        usage: Usage,
+    ) -> list[list[str]]:
+        async with self.limit.call():
+            return await self.inner.deck_distractors(
+                cards=cards, count=count, material=material, other_answers=other_answers,
+                usage=usage,
+            )
+
     async def skill_tree(
         self,
         *,

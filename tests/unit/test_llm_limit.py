@@ -86,3 +86,33 @@ async def test_a_cancelled_waiter_passes_its_turn_on() -> None:
     hold.set()
     await first
     assert await asyncio.wait_for(patient, 5) == "ran"
+
+
+def test_every_llm_call_of_the_generator_protocol_passes_through_the_limit() -> None:
+    """A method added to StudyGenerator but not to LimitedGenerator would reach the inner
+    generator through ``__getattr__`` and bypass the limit (deck_distractors once did)."""
+    import inspect
+
+    from handlers.generator import StudyGenerator
+    from server.llm_limit import LimitedGenerator
+
+    calls = {
+        name for name, member in vars(StudyGenerator).items()
+        if inspect.iscoroutinefunction(member) and name != "aclose"
+    }
+    assert calls, "the protocol lists no LLM calls"
+    assert calls <= set(vars(LimitedGenerator)), calls - set(vars(LimitedGenerator))
+
+
+async def test_answer_choices_for_a_whole_deck_count_against_the_limit() -> None:
+    from handlers.context import Usage
+    from server.llm_limit import LimitedGenerator
+    from tests.support.generators import DeterministicGenerator
+
+    limit = AdaptiveLimit(3)
+    generator = LimitedGenerator(DeterministicGenerator(), limit)
+    await generator.deck_distractors(
+        cards=[("What is x?", "x")], count=3, material="x is y.", other_answers=[],
+        usage=Usage(provider="test", model="test"),
+    )
+    assert limit.peak == 1
