@@ -53,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="measure queue throughput and pickup latency")
     bench.add_argument("--jobs", type=int, default=5000)
-    bench.add_argument("--workers", type=int, nargs="+", default=[4, 16])
+    bench.add_argument("--workers", type=int, nargs="+", default=None,
+                       help="in-flight slots of the queue runs (default: 4 16; with --peer: "
+                            "64, cardforge's default)")
     bench.add_argument("--latency-samples", type=int, default=50)
     bench.add_argument("--repeat", type=int, default=3)
     bench.add_argument("--offline", metavar="TEXT_FILE",
@@ -77,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
                             "req/s beside aiohttp hello-world, with wrk")
     bench.add_argument("--seconds", type=float, default=5.0,
                        help="with --http: seconds per load run")
+    bench.add_argument("--peer", choices=["pgqueuer"],
+                       help="the queue beside this peer in one run and one database: drain "
+                            "and idle pickup as ratios (pip install 'cardforge[bench]')")
     bench.add_argument("--json", metavar="FILE", dest="json_file",
                        help="also write the figures as JSON to FILE")
     return parser
@@ -118,14 +123,16 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(
             offline_generation_speed(args.offline, chars=args.chars, repeat=max(args.repeat, 5))
         )
+    if args.command == "bench" and args.peer:
+        return asyncio.run(_with_database(settings, _throughput_bench(args)))
     if args.command == "bench" and (args.sse or args.http):
         return asyncio.run(_with_database(settings, _edge_bench(args)))
     if args.command == "bench":
         from server.bench.queue import run_bench
 
         return asyncio.run(
-            _with_database(settings, run_bench(args.jobs, args.workers, args.latency_samples,
-                                                args.repeat))
+            _with_database(settings, run_bench(args.jobs, args.workers or [4, 16],
+                                                args.latency_samples, args.repeat))
         )
     return 2  # pragma: no cover - argparse enforces the choices
 
@@ -149,6 +156,32 @@ def _edge_bench(args: argparse.Namespace) -> Callable[[str], Awaitable[int]]:
                 print(f"cardforge: {err}", file=sys.stderr)
                 return 2
             print_http(figures["http"])
+        if args.json_file:
+            with open(args.json_file, "w", encoding="utf-8") as out:
+                json.dump(figures, out, indent=2)
+        return 0
+
+    return action
+
+
+def _throughput_bench(args: argparse.Namespace) -> Callable[[str], Awaitable[int]]:
+    """Issue 10's figures in one run: the queue beside its peer."""
+
+    async def action(dsn: str) -> int:
+        from server.bench.peer import PeerMissing, peer_bench, print_peer
+
+        figures: dict[str, Any] = {}
+        workers = (args.workers or [64])[0]
+        print("cardforge bench --peer " + args.peer + ":", flush=True)
+        try:
+            figures["queue"] = await peer_bench(
+                dsn, peer=args.peer, jobs=args.jobs, workers=workers,
+                samples=args.latency_samples, repeat=args.repeat,
+            )
+        except (PeerMissing, ValueError) as err:
+            print(f"cardforge: {err}", file=sys.stderr)
+            return 2
+        print_peer(figures["queue"])
         if args.json_file:
             with open(args.json_file, "w", encoding="utf-8") as out:
                 json.dump(figures, out, indent=2)
