@@ -20,7 +20,7 @@ from handlers.providers.cpu import ProcessPool, default_pool_size
 from handlers.registry import HandlerRegistry
 from server.config import Settings
 from server.database import apply_schema, create_pool, resolve_database_url
-from server.http import access_log, api, fragments, library, pages
+from server.http import access_log, api, fragments, library, pages, study_pages
 from server.http.events import EventHub
 from server.http.middleware import auth_middleware, errors_middleware
 from server.http.openapi import openapi_document
@@ -91,6 +91,7 @@ def create_app(
     access_log.setup(app)
     pages.setup(app)
     app.add_routes(fragments.routes)
+    app.add_routes(study_pages.routes)
     return app
 
 

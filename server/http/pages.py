@@ -59,6 +59,7 @@ SECURITY_HEADERS = {
 RECENT_JOBS = 20
 DECK_CARDS = 500
 TREES_LISTED = 20
+DECKS_LISTED = 100
 TITLE_CHARS = 80
 
 PLACEHOLDERS = {
@@ -108,6 +109,7 @@ def setup(app: web.Application) -> None:
         type_label=lambda job_type: TYPE_LABELS.get(JobType(job_type), job_type),
         status_label=lambda status: STATUS_LABELS[JobStatus(status)],
         is_active=lambda status: not JobStatus(status).is_terminal,
+        detail_sentence=detail_sentence,
     )
     app.on_response_prepare.append(add_security_headers)
     app.on_response_prepare.append(revalidate_unversioned_static)
@@ -162,6 +164,21 @@ def progress_sentence(job: Mapping[str, Any]) -> str:
     return "Working on it…"
 
 
+FIELD_LABELS = {
+    "question": "Question", "answer": "Answer", "title": "Title", "content": "Study material",
+    "maxCards": "Cards, at most", "goal": "Goal", "description": "Description",
+}
+
+
+def detail_sentence(item: Mapping[str, Any]) -> str:
+    """One field's problem for a person: "Answer: must not be blank" (pydantic's "Value
+    error, " prefix and the API's field names stay out of sight)."""
+    field = str(item.get("field") or "")
+    label = FIELD_LABELS.get(field.rsplit(".", 1)[-1], "")
+    message = str(item.get("message") or "").removeprefix("Value error, ")
+    return f"{label}: {message}" if label else message
+
+
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
@@ -203,7 +220,9 @@ def job_title(job: Mapping[str, Any]) -> str:
     if job["type"] == JobType.SKILL_TREE_GENERATION and payload.get("goal"):
         return str(payload["goal"])
     if job["type"] == JobType.DISTRACTOR_GENERATION:
-        return "Answer choices for a card"
+        return "Answer choices for a deck" if payload.get("deckId") else "Answer choices for a card"
+    if payload.get("title"):
+        return str(payload["title"])
     lines = (line.strip().lstrip("#").strip() for line in str(payload.get("content") or "")
              .splitlines())
     first = " ".join(next((line for line in lines if line), "Flashcards").split())
@@ -220,17 +239,6 @@ def outline(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{"node": n, "children": build(n["id"])} for n in by_parent.get(parent, [])]
 
     return build(None)
-
-
-def decks_of(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Cards grouped by the job that made them, newest deck first (the query's order)."""
-    decks: dict[str, dict[str, Any]] = {}
-    for card in cards:
-        deck = decks.setdefault(
-            card["jobId"], {"jobId": card["jobId"], "createdAt": card["createdAt"], "cards": []}
-        )
-        deck["cards"].append(card)
-    return list(decks.values())
 
 
 # ---------------------------------------------------------------- plumbing
@@ -376,16 +384,13 @@ async def render_dashboard(
 ) -> web.Response:
     app = request.app
     listed = await recent_jobs(request, user)
-    jobs = listed["jobs"]
-    cards = await app[LIBRARY].flashcards(user.id, job_id=None, goal_id=None, limit=DECK_CARDS)
-    decks = decks_of([wire(card) for card in cards])
-    titles = {job["id"]: job_title(job) for job in jobs}
-    for deck in decks:
-        deck["title"] = titles.get(deck["jobId"])
+    decks = [wire(deck) for deck in await app[LIBRARY].decks(
+        user.id, limit=DECKS_LISTED, before=None)]
     trees = await app[LIBRARY].skill_trees(user.id, limit=TREES_LISTED)
     context = {
         **listed,
         "decks": decks,
+        "due_total": sum(deck["dueCount"] for deck in decks),
         "trees": [wire(tree) for tree in trees],
         "error": error.message if error else None,
         "details": error.extra.get("details", []) if error else [],
@@ -468,7 +473,7 @@ async def render_job(
 async def job_view(request: web.Request, user: User, job: dict[str, Any]) -> dict[str, Any]:
     """The context of fragments/job.html: the job and, once it is done, what it made."""
     context: dict[str, Any] = {"job": job, "cards": [], "tree": None, "quiz": None,
-                               "missing": None}
+                               "deck": None, "missing": None}
     if job["status"] == JobStatus.COMPLETED:
         context.update(await finished_content(request, user, job))
     return context
@@ -484,7 +489,12 @@ async def finished_content(request: web.Request, user: User, job: dict[str, Any]
             cards = await library.flashcards(
                 user.id, job_id=UUID(job["id"]), goal_id=None, limit=DECK_CARDS
             )
-            return {"cards": [wire(card) for card in cards]}
+            deck = None
+            if "deckId" in result:
+                deck = wire(await library.deck_summary(user.id, UUID(result["deckId"])))
+            return {"cards": [wire(card) for card in cards], "deck": deck}
+        if job["type"] == JobType.DISTRACTOR_GENERATION and "deckId" in result:
+            return {"deck": wire(await library.deck_summary(user.id, UUID(result["deckId"])))}
         if job["type"] == JobType.DISTRACTOR_GENERATION and "flashcardId" in result:
             card = await library.flashcard(user.id, UUID(result["flashcardId"]))
             return {"quiz": quiz_for(wire(card), result.get("distractors") or [])}

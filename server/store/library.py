@@ -7,6 +7,7 @@ scoped to the user, so another user's row is indistinguishable from a missing on
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -46,6 +47,17 @@ DEFAULT_RETENTION = 0.90
 MAX_DECK_CARDS = 5_000
 
 Statement = tuple[str, tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class ReviewTurn:
+    """What a review session shows next: the most overdue card with the interval each
+    rating would give it (seconds), how many are due, and, once none is, when one will be."""
+
+    card: Flashcard | None
+    intervals: dict[str, float]
+    due_count: int
+    next_due_at: datetime | None
 
 
 def write_outcome(
@@ -275,16 +287,48 @@ class StudyLibrary:
             count = await conn.fetchval(q.DUE_COUNT, user_id, deck_id)
         return [Flashcard.from_row(r) for r in rows], int(count)
 
+    async def review_turn(self, user_id: UUID, deck_id: UUID | None) -> ReviewTurn:
+        """The next card of a review session (of one deck, or of the whole library)."""
+        async with self.pool.acquire() as conn:
+            if deck_id is not None and not await conn.fetchval(q.DECK_EXISTS, deck_id, user_id):
+                raise NotFound("No such deck.")
+            row = await conn.fetchrow(q.DUE_CARDS, user_id, deck_id, 1)
+            count = int(await conn.fetchval(q.DUE_COUNT, user_id, deck_id))
+            if row is None:
+                next_due = await conn.fetchval(q.NEXT_DUE_AT, user_id, deck_id)
+                return ReviewTurn(card=None, intervals={}, due_count=0, next_due_at=next_due)
+            retention = await conn.fetchval(q.DESIRED_RETENTION, user_id)
+        intervals = scheduling.preview(row, desired_retention=retention or DEFAULT_RETENTION)
+        return ReviewTurn(card=Flashcard.from_row(row), intervals=intervals,
+                          due_count=max(count, 1), next_due_at=None)
+
     async def review(self, user_id: UUID, card_id: UUID, rating: str) -> ReviewOutcome:
         """Rate a card: reschedule it with FSRS and log the review, in one transaction.
 
         The card's row is locked first, so two reviews of one card at once are applied one
         after the other, the second from the state the first left (neither is lost).
         """
+        outcome = await self._review(user_id, card_id, rating, seen_reps=None)
+        assert outcome is not None  # only a seen_reps mismatch skips the review
+        return outcome
+
+    async def review_as_seen(
+        self, user_id: UUID, card_id: UUID, rating: str, *, seen_reps: int
+    ) -> ReviewOutcome | None:
+        """Rate the card as the learner saw it (after ``seen_reps`` reviews), or do nothing
+        and return None if it has been rated since: a double submit, a second tab or a
+        replayed form rates a card once, not twice."""
+        return await self._review(user_id, card_id, rating, seen_reps=seen_reps)
+
+    async def _review(
+        self, user_id: UUID, card_id: UUID, rating: str, *, seen_reps: int | None
+    ) -> ReviewOutcome | None:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(q.LOCK_CARD_FOR_REVIEW, card_id, user_id)
             if row is None:
                 raise NotFound("No such flashcard.")
+            if seen_reps is not None and row["reps"] != seen_reps:
+                return None
             retention = await conn.fetchval(q.DESIRED_RETENTION, user_id)
             scheduled = scheduling.review(
                 row, rating, desired_retention=retention or DEFAULT_RETENTION

@@ -176,6 +176,12 @@ SELECT count(*) FROM flashcards
 WHERE user_id = $1 AND ($2::uuid IS NULL OR deck_id = $2) AND due <= now()
 """
 
+# When the next card of the user (or of one deck) falls due, once none is due now.
+NEXT_DUE_AT = """
+SELECT min(due) FROM flashcards
+WHERE user_id = $1 AND ($2::uuid IS NULL OR deck_id = $2) AND due > now()
+"""
+
 # The row lock makes two reviews of one card at once apply one after the other: each
 # schedules from the state the other left, and neither is lost.
 LOCK_CARD_FOR_REVIEW = """

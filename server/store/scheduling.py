@@ -82,3 +82,15 @@ def review(row: Any, rating: str, *, desired_retention: float, now: datetime | N
         reviewed_at=reviewed_at,
         scheduled_days=max((card.due - reviewed_at).total_seconds(), 0.0) / SECONDS_PER_DAY,
     )
+
+
+def preview(row: Any, *, desired_retention: float, now: datetime | None = None
+            ) -> dict[str, float]:
+    """Seconds until the card would be due again after each rating at ``now``: what the
+    review page prints on its rating buttons. Nothing is written."""
+    at = now or datetime.now(UTC)
+    return {
+        rating: max((review(row, rating, desired_retention=desired_retention, now=at).due
+                     - at).total_seconds(), 0.0)
+        for rating in RATINGS
+    }

@@ -475,8 +475,9 @@ async def test_llm_markup_in_cards_is_escaped_in_the_server_rendered_html(
     alice = await new_user("alice")
     job_id = await completed_job_with_cards(client, db, alice, [(XSS_QUESTION, XSS_ANSWER)])
     await sign_in(client, alice["token"])
+    deck_id = await db.fetchval("SELECT id FROM decks WHERE job_id = $1", uuid.UUID(job_id))
 
-    for path in (f"/jobs/{job_id}", "/"):
+    for path in (f"/jobs/{job_id}", f"/decks/{deck_id}", f"/decks/{deck_id}/review"):
         page = await (await client.get(path)).text()
         assert "<script>alert(1)</script>" not in page, path
         assert "<img src=x" not in page, path

@@ -29,6 +29,9 @@ function enhanceQuiz(quiz) {
       choice.setAttribute("aria-pressed", "true");
       feedback.classList.add(right ? "is-correct" : "is-wrong");
       say(feedback, right ? feedback.dataset.correctText : feedback.dataset.wrongText);
+      quiz.dispatchEvent(
+        new CustomEvent("cardforge:answered", { bubbles: true, detail: { correct: right } }),
+      );
     });
   }
   // arrow keys move between choices, like a radio group
