@@ -46,6 +46,7 @@ NO_SUCH_CARD = "There is no such flashcard, or it is not yours."
 RATINGS = (  # (value, label): keys 1-4 in this order, as in Anki
     ("again", "Again"), ("hard", "Hard"), ("good", "Good"), ("easy", "Easy"),
 )
+MAX_REPS_DIGITS = 9  # a card reviewed a billion times is a forged form
 STATE_LABELS = {"new": "New", "learning": "Learning", "review": "Review",
                 "relearning": "Relearning"}
 
@@ -230,10 +231,10 @@ async def rate_from_form(request: web.Request, user: User, deck_id: UUID) -> Non
     rating = _parse(RateCard, {"rating": form_text(form, "rating")},
                     "The rating must be one of again, hard, good or easy.").rating
     card_id = api.parse_uuid(form_text(form, "cardId"), "flashcard")
-    try:
-        seen_reps = int(form_text(form, "reps"))
-    except ValueError:
-        raise ValidationFailed("The review form is out of date: reload the page.") from None
+    raw_reps = form_text(form, "reps")
+    if not (raw_reps.isascii() and raw_reps.isdigit() and len(raw_reps) <= MAX_REPS_DIGITS):
+        raise ValidationFailed("The review form is out of date: reload the page.")
+    seen_reps = int(raw_reps)
     card = wire(await request.app[LIBRARY].flashcard(user.id, card_id))
     if card["deckId"] != str(deck_id):
         raise NotFound(NO_SUCH_CARD)
