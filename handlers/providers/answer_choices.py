@@ -122,6 +122,9 @@ def _material_candidates(doc: Document) -> Iterator[_Candidate]:
         if fact is not None:
             yield _Candidate(fact.answer, _MATERIAL_BONUS)
             yield _Candidate(question_subject(fact.subject, doc.vocabulary), _MATERIAL_BONUS)
+        # A table's cells: another row's value in the same column is the likeliest wrong one.
+        for _header, value in block.cells:
+            yield _Candidate(value, _MATERIAL_BONUS)
     terms = KeyTerms([s.text for s in doc.sentences], [h.text for h in doc.headings])
     top = [t for t in terms.ranked if t.nounish][:_MAX_KEY_TERMS]
     for i, term in enumerate(top):

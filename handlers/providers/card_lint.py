@@ -145,11 +145,32 @@ def lint_deck(cards: Sequence[tuple[str, str]], source: LintSource) -> list[list
 
 
 def is_near_duplicate(card: tuple[str, str], other: tuple[str, str]) -> bool:
-    """Same question in other words, or the same answer to nearly the same question."""
+    """Same question in other words, or the same answer to nearly the same question.
+
+    Two questions about different things are not one question however alike they read:
+    "the symbol of hydrogen" / "the symbol of oxygen" (a table's column asked of two rows)
+    differ in their subject and in their answers. Clozes stay strict: two blanks in one
+    sentence show each other's answer.
+    """
     (question, answer), (other_question, other_answer) = card, other
     if fuzz.token_sort_ratio(question, other_question) >= 90:
-        return True
+        cloze = question.startswith(_CLOZE_KEY) or other_question.startswith(_CLOZE_KEY)
+        return cloze or not _other_subjects(card, other)
     return answer == other_answer and fuzz.partial_ratio(question, other_question) >= 80
+
+
+_CLOZE_KEY = question_key(CLOZE_PREFIX)
+
+
+def _other_subjects(card: tuple[str, str], other: tuple[str, str]) -> bool:
+    """Each question has a content word the other lacks, and the answers differ."""
+    if fuzz.ratio(card[1], other[1]) >= 80:
+        return False
+    mine, theirs = (
+        {w.removesuffix("s") for w in key.split() if w not in STOPWORDS}
+        for key, _ in (card, other)
+    )
+    return bool(mine - theirs) and bool(theirs - mine)
 
 
 class AnswerKind(StrEnum):
@@ -385,8 +406,10 @@ def _several_facts(answer: str) -> bool:
 def _gives_away(text: str, answer: str, *, cloze: bool) -> bool:
     needle = normalize(answer)
     haystack = normalize(text.replace(BLANK, " ") if cloze else text)
-    # At a word's start: "Napoleon" is given away by "the Napoleonic Code".
-    if needle and re.search(rf"(?<!\w){re.escape(needle)}", haystack):
+    # At a word's start: "Napoleon" is given away by "the Napoleonic Code"; a short answer
+    # only as a whole word ("C" is not given away by "carbon").
+    tail = "" if len(needle) > 2 else r"(?!\w)"
+    if needle and re.search(rf"(?<!\w){re.escape(needle)}{tail}", haystack):
         return True
     content = [w for w in words_of(answer) if w.lower() not in STOPWORDS]
     asked = {w.lower().removesuffix("s") for w in words_of(haystack)}

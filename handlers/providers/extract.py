@@ -51,6 +51,20 @@ STOPWORDS = word_set(
     """
 )
 
+# Sentence adverbs and connectives: a capital on one ("Instead, ...", "Today the ...") marks
+# the sentence start, never a name, and a blank on one tests reading, not knowledge.
+CONNECTIVES = word_set(
+    """
+    however instead meanwhile moreover furthermore nevertheless nonetheless consequently
+    therefore thus hence accordingly otherwise likewise similarly besides indeed still yet
+    later earlier afterwards afterward eventually finally firstly secondly lastly next then
+    today nowadays yesterday tomorrow originally initially traditionally historically
+    ultimately subsequently additionally alternatively overall also instead notably
+    sometimes often usually generally typically mostly mainly soon once again already
+    despite unlike although though because since while whereas
+    """
+)
+
 # Every pattern here runs on user text, so each must be linear in its input: a scan that
 # fails must not be retried from every later position over the same characters. Two rules
 # keep them so (issue 7: "# a" + 1000 spaces + "b" froze the event loop for seconds):
@@ -83,6 +97,7 @@ class BlockKind(StrEnum):
     HEADING = "heading"
     PARAGRAPH = "paragraph"
     LIST_ITEM = "list_item"
+    TABLE_ROW = "table_row"  # one data row of a Markdown table: see Block.cells
 
 
 @dataclass(frozen=True)
@@ -90,7 +105,8 @@ class Block:
     """One unit of the material. ``level`` is set for headings only.
 
     Heading levels: 1-6 for Markdown (``#``), the number of parts for numbered sections
-    (``2.1`` is 2), and 0 for a plain line that merely looks like a heading.
+    (``2.1`` is 2), and 0 for a plain line that merely looks like a heading. A table row
+    has ``cells``: (column header, value) pairs in column order, the row's label first.
     """
 
     kind: BlockKind
@@ -99,6 +115,7 @@ class Block:
     index: int
     level: int = 0
     markdown: bool = False
+    cells: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,8 +143,8 @@ class Document:
         blocks = parse_blocks(source)
         sentences: list[Sentence] = []
         for block in blocks:
-            if block.kind is BlockKind.HEADING:
-                continue
+            if block.kind in (BlockKind.HEADING, BlockKind.TABLE_ROW):
+                continue  # a table row is not prose: its facts are read from its cells
             for text in split_sentences(block.text):
                 sentences.append(Sentence(text=text, block=block.index, position=len(sentences)))
         return cls(source, blocks, sentences, Vocabulary.of(sentences))
@@ -174,24 +191,45 @@ def clean_inline(text: str) -> str:
 
 
 def parse_blocks(source: str) -> list[Block]:
-    """Split material into headings, paragraphs and list items (code and tables skipped)."""
+    """Split material into headings, paragraphs, list items and table rows (code fences and
+    HTML comments skipped)."""
     builder = _BlockBuilder()
     lines = source.splitlines()
-    in_fence = False
+    in_fence = in_comment = False
+    table: list[str] | None = None  # the header cells of the table being read
     for i, line in enumerate(lines):
         stripped = line.strip().removeprefix(">").strip()
+        if in_comment:
+            in_comment = "-->" not in stripped
+            continue
         if stripped.startswith(("```", "~~~")):
             builder.flush()
             in_fence = not in_fence
             continue
-        if in_fence or stripped.startswith("|"):
+        if in_fence:
+            continue
+        if stripped.startswith("<!--"):
             builder.flush()
+            in_comment = "-->" not in stripped
+            continue
+        if table is not None:
+            if "|" in stripped:
+                if not is_table_separator(stripped):
+                    builder.add_row(table, table_cells(stripped), stripped)
+                continue
+            table = None
+        next_line = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        if "|" in stripped and is_table_separator(next_line):
+            builder.flush()
+            table = table_cells(stripped)
+            continue
+        if stripped.startswith("|") or is_table_separator(stripped):
+            builder.flush()  # a table without a header row: nothing to name its columns
             continue
         if not stripped:
             builder.flush()
             continue
         previous_blank = i == 0 or not lines[i - 1].strip()
-        next_line = lines[i + 1].strip() if i + 1 < len(lines) else ""
         builder.feed(
             stripped,
             indented=line[:1].isspace(),
@@ -200,6 +238,22 @@ def parse_blocks(source: str) -> list[Block]:
         )
     builder.flush()
     return builder.blocks
+
+
+def table_cells(line: str) -> list[str]:
+    """ "| Saturn | 146 |" -> ["Saturn", "146"]: the cells of a Markdown table row."""
+    body = line.strip().removeprefix("|").removesuffix("|")
+    return [clean_inline(cell.strip()) for cell in body.split("|")]
+
+
+def is_table_separator(line: str) -> bool:
+    """ "|---|:--:|" or "--- | ---": the line under a table's header row."""
+    if "-" not in line or len(line) > 2_000:
+        return False
+    cells = table_cells(line)
+    if len(cells) < 2 and not line.strip().startswith("|"):
+        return False
+    return all(cell.strip(":- ") == "" and "-" in cell for cell in cells)
 
 
 class _BlockBuilder:
@@ -247,6 +301,14 @@ class _BlockBuilder:
         if self._kind is BlockKind.LIST_ITEM:
             self.flush()
         self._lines.append(line)
+
+    def add_row(self, header: list[str], cells: list[str], raw: str) -> None:
+        """A table's data row as a block of its own, each value paired with its column."""
+        self.flush()
+        pairs = tuple(zip(header, cells, strict=False))
+        if len(pairs) >= 2 and pairs[0][1]:
+            text = " | ".join(value for _, value in pairs)
+            self.blocks.append(Block(BlockKind.TABLE_ROW, raw, text, len(self.blocks), cells=pairs))
 
     def flush(self) -> None:
         if self._lines:

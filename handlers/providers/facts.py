@@ -9,6 +9,8 @@ into a question that reads badly.
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -16,6 +18,7 @@ from handlers.providers.card_lint import describes_a_person
 from handlers.providers.extract import (
     GLOSSARY_LINE,
     Block,
+    BlockKind,
     Vocabulary,
     clean_inline,
     split_sentences,
@@ -89,8 +92,9 @@ _NAMES = rf"{_NAME}(?:,? and {_NAME})?"
 _YEAR_START = re.compile(rf"^(?:the )?(?:{_YEAR}|\d{{1,4}} BC)")
 
 _NAMING = re.compile(
-    r"^(?P<x>.+?) (?P<be>is|are|was|were) (?P<also>also )?(?P<verb>called|known as|termed|named)"
-    r" (?P<y>.+)$"
+    r"^(?P<x>.+?) (?P<be>is|are|was|were) "
+    r"(?P<also>(?:also|once|often|sometimes|commonly|usually|formerly|originally|first) )?"
+    r"(?P<verb>called|known as|termed|named) (?P<y>.+)$"
 )
 _DEFINED = re.compile(r"^(?P<x>.+?) (?P<be>is|are) defined as (?P<y>.+)$")
 _REFERS = re.compile(r"^(?P<x>.+?) (?P<verb>refers|refer) to (?P<y>.+)$")
@@ -130,6 +134,12 @@ _VAGUE_SUBJECT = re.compile(
 )
 _INTRO_PHRASE = re.compile(r"^(?:In|Within|For|At) [^,\d]{1,40}, ")
 _GLOSSARY = GLOSSARY_LINE
+# In a list the entry may be lower case ("- genotype: the set of ..."); a bounded term and
+# one separator keep the match linear.
+_LIST_GLOSSARY = re.compile(
+    r"^\*\*(?P<term>[^*]{1,60})\*\*\s*(?::|\s[\u2014\u2013-]|[\u2014\u2013])\s*(?P<def>\S.*)$"
+    r"|^(?P<plain>[A-Za-z][\w()'\u2019 -]{0,40}?)(?::|\s[\u2014\u2013-])\s+(?P<pdef>\S.*)$"
+)
 _ANSWER_CUTS = re.compile(
     r"; | \u2014 | \u2013 | -- |, which |, while |, whereas |, but |, although |, so that "
     r"|, for example"
@@ -164,8 +174,10 @@ def fact_from_sentence(sentence: str, vocab: Vocabulary) -> Fact | None:
 
 
 def glossary_fact(block: Block, vocab: Vocabulary) -> Fact | None:
-    """``**Term**: definition`` or ``Term: definition`` lines, common in notes."""
-    match = _GLOSSARY.match(block.raw.strip())
+    """``**Term**: definition`` or ``Term: definition`` lines, common in notes; in a list
+    ("- genotype: the set of alleles") the entry may be written in lower case."""
+    glossary = _LIST_GLOSSARY if block.kind is BlockKind.LIST_ITEM else _GLOSSARY
+    match = glossary.match(block.raw.strip())
     if not match:
         return None
     term = clean_inline(match.group("term") or match.group("plain") or "")
@@ -184,12 +196,153 @@ def glossary_fact(block: Block, vocab: Vocabulary) -> Fact | None:
     # shows it as a name elsewhere ("Pangaea").
     if " " not in subject and subject[1:].islower() and subject.lower() not in vocab.names:
         subject = subject.lower()
-    if answer.split()[0].lower() in {"a", "an", "the"}:
-        verb = "are" if is_plural_term(term) and not answer.lower().startswith("a") else "is"
+    article = answer.split()[0].lower()
+    if article in {"a", "an", "the"}:
+        verb = "are" if is_plural_term(term) and article == "the" else "is"
+        if article != "the" and subject.islower():
+            # "Gene: a stretch of DNA ..." defines a countable noun: "What is a gene?"
+            subject = f"{'an' if subject[0] in 'aeiou' else 'a'} {subject}"
         question = f"What {verb} {subject}?"
     else:
         question = f"What is meant by {subject}?"
     return Fact(question, answer, term, FactKind.DEFINITION)
+
+
+# A table row's facts, one per column after its label. Headers that say how to ask:
+# "Definition" defines the label; "Discovered by" names a person; a plural header over a
+# number counts ("Moons": "How many moons does Saturn have?").
+_DEFINING_COLUMNS = word_set("definition meaning description explanation")
+_BY_COLUMN = re.compile(r"^(?:first )?(?P<verb>[a-z]{2,30}(?:ed|en|wn|nt|lt|ght)) by$")
+_COUNT_VALUE = re.compile(
+    r"^(?:about |around |over |nearly )?(?P<num>\d[\d,.]{0,20})(?: (?P<unit>.+))?$"
+)
+_EMPTY_CELLS = frozenset({"", "-", "\u2013", "\u2014", "n/a", "na", "?", "none", "unknown"})
+_PREPOSITIONS = word_set("at from in of on to per for with by")
+_MAX_LABEL_WORDS = 6
+
+
+def table_facts(rows: Sequence[Block], vocab: Vocabulary) -> list[list[tuple[int, Fact]]]:
+    """The facts of each row of one table as (cell, fact), in column order.
+
+    A cell is asked both ways when its value names the row alone: under "| Planet | Moons
+    |", the row "| Saturn | 146 |" asks "Which planet has 146 moons?" (the label, first)
+    and "How many moons does Saturn have?". The two share a cell: each gives the other
+    away, so a deck takes one.
+    """
+    values = Counter(
+        (header, value.casefold()) for row in rows for header, value in row.cells[1:]
+    )
+    return [_row_facts(row, vocab, values) for row in rows]
+
+
+def _row_facts(
+    block: Block, vocab: Vocabulary, values: Counter[tuple[str, str]]
+) -> list[tuple[int, Fact]]:
+    if block.kind is not BlockKind.TABLE_ROW or len(block.cells) < 2:
+        return []
+    (label_header, label), *columns = block.cells
+    words = label.split()
+    if not words or len(words) > _MAX_LABEL_WORDS:
+        return []
+    if label[0].isdigit():
+        # "| 1 | alkali metals |" under "| Group | Name |": the row is "group 1".
+        if not label_header or len(label_header.split()) > 3:
+            return []
+        subject = f"{_column_name(label_header)} {label}"
+    else:
+        subject = question_subject(label, vocab)
+    facts: list[tuple[int, Fact]] = []
+    for cell, (header, value) in enumerate(columns):
+        if values[(header, value.casefold())] == 1 and not label[0].isdigit():
+            reverse = _label_fact(label_header, label, header, value)
+            if reverse is not None:
+                facts.append((cell, reverse))
+        fact = _cell_fact(subject, label, header, value)
+        if fact is not None:
+            facts.append((cell, fact))
+    return facts
+
+
+# A row's kind, from its label's column: "Planet" -> "Which planet ...?"; a column that
+# only says "the name" gives no kind to ask with.
+_GENERIC_LABEL_COLUMNS = word_set("name names term terms item items word words key")
+_CODE_VALUE = re.compile(r"^[A-Z][A-Za-z0-9-]{0,11}$")
+
+
+def _label_fact(label_header: str, label: str, header: str, value: str) -> Fact | None:
+    """ "Which planet has 146 moons?" -> "Saturn": the label asked from a value that only
+    its row has. Only numbers and short codes identify a row well ("Hg", "146"), and
+    only a plain noun column reads well after "has"."""
+    kind = _column_name(label_header)
+    column, unit = _column_unit(_column_name(header))
+    value = f"{value} {unit}" if unit and _COUNT_VALUE.match(value) else value
+    if (
+        not kind or len(kind.split()) > 2 or kind.lower() in _GENERIC_LABEL_COLUMNS
+        or not column or len(column.split()) > 3 or _PREPOSITIONS & set(column.split())
+    ):
+        return None
+    kind = kind.lower() if kind[1:].islower() else kind
+    count = _COUNT_VALUE.match(value)
+    if count and is_plural(column.split()[-1]):
+        unit = (count["unit"] or "").lower()
+        has = value if unit and unit.split()[-1] in column.split() else f"{value} {column}"
+        question = f"Which {kind} has {has}?"
+    elif count:
+        question = f"Which {kind} has a {column} of {value}?"
+    elif _CODE_VALUE.match(value):
+        question = f"Which {kind} has the {column} {value}?"
+    else:
+        return None
+    return Fact(question, label, value, FactKind.NAMING)
+
+
+def _cell_fact(subject: str, label: str, header: str, value: str) -> Fact | None:
+    column = _column_name(header)
+    if value.lower() in _EMPTY_CELLS or not column or len(column.split()) > 6:
+        return None
+    answer = trim_answer(value)
+    if answer is None:
+        return None
+    plural = is_plural(column.split()[-1])
+    if column in _DEFINING_COLUMNS:
+        verb = "are" if is_plural_term(label) else "is"
+        return Fact(f"What {verb} {subject}?", answer, label, FactKind.DEFINITION)
+    if by := _BY_COLUMN.match(column):
+        return Fact(f"Who {by['verb']} {subject}?", answer, label, FactKind.PERSON)
+    count = _COUNT_VALUE.match(answer)
+    if plural and count:
+        unit = set((count["unit"] or "").lower().split())
+        if unit <= {w.removesuffix("s") for w in column.split()} | set(column.split()):
+            answer = count["num"].rstrip(".,")  # "146 moons" under "Moons": the number
+        does = "do" if is_plural_term(label) else "does"
+        return Fact(f"How many {column} {does} {subject} have?", answer, label, FactKind.DEFINITION)
+    verb = "are" if plural else "is"
+    if " " not in subject and not subject.endswith("s") and _PREPOSITIONS & set(column.split()):
+        # "distance from the Sun": "What is Saturn's distance from the Sun?" reads better
+        # than "What is the distance from the Sun of Saturn?".
+        return Fact(f"What {verb} {subject}'s {column}?", answer, label, FactKind.DEFINITION)
+    return Fact(f"What {verb} the {column} of {subject}?", answer, label, FactKind.DEFINITION)
+
+
+_HEADER_UNIT = re.compile(r"^(?P<name>[^()]{1,60}) \((?P<unit>[^()]{1,12})\)$")
+
+
+def _column_unit(column: str) -> tuple[str, str]:
+    """ "length (km)" -> ("length", "km"): a header's unit belongs with its values."""
+    m = _HEADER_UNIT.match(column)
+    return (m["name"], m["unit"]) if m else (column, "")
+
+
+def _column_name(header: str) -> str:
+    """A column header as it reads mid-question: "Atomic number" -> "atomic number"; an
+    acronym or a name keeps its capitals ("DNA", "Sun")."""
+    words = header.strip(" :").split()
+    if not words:
+        return ""
+    first = words[0]
+    if not (first.isupper() and len(first) > 1):
+        words[0] = first[:1].lower() + first[1:]
+    return " ".join(words)
 
 
 # ---------------------------------------------------------------- readers, best first
@@ -405,6 +558,8 @@ def _defines(be: str, predicate: str) -> bool:
         return (
             first not in _PREDICATE_BLOCK
             and not first.endswith(("ed", "ly", "er"))
+            # "Surface currents are driven by the wind": a passive, not what they are.
+            and not (first.endswith(("en", "wn")) and not first.endswith(("men", "gen", "ren")))
             and words[1].lower() not in {"than", "to", "by"}
         )
     return False

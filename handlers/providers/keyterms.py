@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from handlers.providers.extract import STOPWORDS, WORD, word_set
+from handlers.providers.extract import CONNECTIVES, STOPWORDS, WORD, word_set
 
 _MAX_GRAM = 3
 _HEADING_BOOST = 1.5
@@ -161,7 +161,9 @@ def _content_runs(sentence: str) -> Iterator[tuple[list[str], bool]]:
             yield run, run_opened and len(run) <= _MAX_GRAM
             run = []
         lower = word.lower()
-        if lower in STOPWORDS or lower.endswith(("'s", "\u2019s")) or len(word) < 2:
+        # "Instead, chemists ...": a connective is no term, however it is capitalised.
+        breaks = lower in STOPWORDS or lower in CONNECTIVES
+        if breaks or lower.endswith(("'s", "\u2019s")) or len(word) < 2:
             if run and joined and lower in _DETERMINERS and len(run) > 1:
                 # "a vaccine trains the ...": a run right before a determiner ends in a verb.
                 yield run[:-1], run_opened and len(run) - 1 <= _MAX_GRAM

@@ -30,7 +30,9 @@ from handlers.providers.card_lint import (
 )
 from handlers.providers.cpu import CpuRunner, InlineRunner
 from handlers.providers.extract import (
+    CONNECTIVES,
     STOPWORDS,
+    Block,
     BlockKind,
     Document,
     Sentence,
@@ -38,7 +40,13 @@ from handlers.providers.extract import (
     word_set,
     words_of,
 )
-from handlers.providers.facts import FactKind, fact_from_sentence, glossary_fact, is_vague_subject
+from handlers.providers.facts import (
+    FactKind,
+    fact_from_sentence,
+    glossary_fact,
+    is_vague_subject,
+    table_facts,
+)
 from handlers.providers.keyterms import KeyTerms
 from handlers.providers.outline import ROOT_KEY, outline_tree, tree_from_outline
 from handlers.text import is_year, question_key
@@ -223,7 +231,7 @@ def extract_deck(material: str, max_cards: int) -> OfflineDeck:
         CardDraft(question=c.question, answer=c.answer, source=c.source[:MAX_SOURCE_CHARS])
         for c in chosen
     ]
-    deck.blocks = [doc.sentences[c.position // _UNITS_PER_SENTENCE].block for c in chosen]
+    deck.blocks = [c.block for c in chosen]
     return deck
 
 
@@ -235,6 +243,11 @@ class _Card:
     score: float
     section: int
     source: str  # the sentence(s) quoted
+    block: int  # the block of the material it came from: cards are shown in reading order
+
+    @property
+    def order(self) -> tuple[int, int]:
+        return self.block, self.position
 
 
 def _gated(cards: list[_Card], lint: LintSource, dropped: Counter[Check]) -> list[_Card]:
@@ -283,7 +296,7 @@ class _Selection:
 
     def take(self, cards: list[_Card], limit: int) -> list[_Card]:
         """``limit`` fresh cards, least-covered section first; returned in reading order."""
-        pending = sorted(cards, key=lambda c: (-c.score, c.position))
+        pending = sorted(cards, key=lambda c: (-c.score, c.order))
         taken: list[_Card] = []
         while pending and len(taken) < limit:
             best = min(range(len(pending)), key=lambda i: self.per_section[pending[i].section])
@@ -295,7 +308,7 @@ class _Selection:
             self.keys.append((question_key(card.question), normalize(card.answer)))
             self.per_section[card.section] += 1
             taken.append(card)
-        return sorted(taken, key=lambda c: c.position)
+        return sorted(taken, key=lambda c: c.order)
 
 
 def _fact_cards(doc: Document, terms: KeyTerms, section: dict[int, int]) -> list[_Card]:
@@ -309,7 +322,7 @@ def _fact_cards(doc: Document, terms: KeyTerms, section: dict[int, int]) -> list
         score = _relevance(sentence.text, terms) - _KIND_ORDER[fact.kind]
         cards.append(
             _Card(fact.question, fact.answer, _unit(sentence.position), score,
-                  section[sentence.block], sentence.text)
+                  section[sentence.block], sentence.text, sentence.block)
         )
     # Glossary lines ("**Osmosis**: ...") are one-sentence blocks; they sort by their block.
     first_position = {s.block: s.position for s in reversed(doc.sentences)}
@@ -319,9 +332,53 @@ def _fact_cards(doc: Document, terms: KeyTerms, section: dict[int, int]) -> list
             score = _relevance(block.text, terms)
             cards.append(
                 _Card(glossary.question, glossary.answer, _unit(first_position[block.index]), score,
-                      section[block.index], block.text)
+                      section[block.index], block.text, block.index)
             )
+    cards.extend(_table_cards(doc, terms, section))
     return cards
+
+
+# A table's later columns are usually details of its first ones: a small step per column
+# keeps the selection from taking a whole row before other rows and sections.
+_TABLE_COLUMN_STEP = 0.3
+
+
+def _table_cards(doc: Document, terms: KeyTerms, section: dict[int, int]) -> list[_Card]:
+    """The cards of each table's rows: its label asked from a value, and its values.
+
+    A table row has no sentence, so its cards get units past the sentences' own: one
+    card per cell, never sharing a unit with a sentence.
+    """
+    cards: list[_Card] = []
+    first_unit = _unit(len(doc.sentences))
+    for rows in _tables(doc):
+        for block, facts in zip(rows, table_facts(rows, doc.vocabulary), strict=True):
+            relevance = _relevance(block.text, terms)
+            for rank, (cell, fact) in enumerate(facts):
+                score = relevance - _TABLE_COLUMN_STEP * rank
+                cards.append(
+                    _Card(fact.question, fact.answer, first_unit + cell, score,
+                          section[block.index], block.text, block.index)
+                )
+            first_unit += len(block.cells)
+    return cards
+
+
+def _tables(doc: Document) -> list[list[Block]]:
+    """Runs of table rows under one header: each run is one table."""
+    tables: list[list[Block]] = []
+    for block in doc.blocks:
+        if block.kind is not BlockKind.TABLE_ROW:
+            continue
+        previous = tables[-1][-1] if tables else None
+        same = previous is not None and previous.index == block.index - 1 and (
+            [h for h, _ in previous.cells] == [h for h, _ in block.cells]
+        )
+        if same:
+            tables[-1].append(block)
+        else:
+            tables.append([block])
+    return tables
 
 
 def _cloze_cards(
@@ -483,7 +540,7 @@ def _cloze_options(
         if (start, end) in seen or text.count(text[start:end]) != 1:
             continue
         seen.add((start, end))
-        card = _blanked(text, start, end, unit, relevance + weight, section)
+        card = _blanked(text, start, end, unit, relevance + weight, section, sentence.block)
         if card is not None:
             cards.append(card)
     return cards
@@ -495,7 +552,7 @@ def _name_span(match: re.Match[str], doc: Document, *, at_start: bool) -> tuple[
     words = match.group().split()
     start = match.start()
     while words and (
-        words[0].lower() in STOPWORDS or words[0] in _NOT_NAMES
+        words[0].lower() in STOPWORDS or words[0] in _NOT_NAMES or words[0].lower() in CONNECTIVES
         or (at_start and words[0].lower() in doc.vocabulary.lowercase)
     ):
         start += len(words[0]) + 1
@@ -524,12 +581,12 @@ def _widen_to_compound(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def _blanked(
-    text: str, start: int, end: int, unit: int, score: float, section: int
+    text: str, start: int, end: int, unit: int, score: float, section: int, block: int
 ) -> _Card | None:
     rest = text[:start] + BLANK + text[end:]
     if len(rest.split()) < 6:
         return None
-    return _Card(CLOZE_PREFIX + rest, text[start:end], unit, score, section, text)
+    return _Card(CLOZE_PREFIX + rest, text[start:end], unit, score, section, text, block)
 
 
 def _relevance(text: str, terms: KeyTerms) -> float:

@@ -94,3 +94,15 @@ def test_answer_kinds() -> None:
     assert answer_kind("Johannes Gutenberg", question="Who developed it?") is AnswerKind.PERSON
     assert answer_kind("hand mould") is AnswerKind.TERM
     assert answer_kind("a device that cast letters quickly") is AnswerKind.DESCRIPTION
+
+
+def test_one_column_asked_of_two_rows_is_not_a_near_duplicate() -> None:
+    deck = [("What is the symbol of hydrogen?", "H"), ("What is the symbol of oxygen?", "O"),
+            ("What is the symbol of hydrogen?", "H.")]
+    assert [Check.NEAR_DUPLICATE in f for f in lint_deck(deck, SOURCE)] == [False, False, True]
+
+
+def test_a_short_answer_is_given_away_only_as_a_whole_word() -> None:
+    source = LintSource.of("Carbon has the symbol C. Cobalt has the symbol Co.")
+    assert Check.GIVES_ANSWER_AWAY not in lint_card("What is the symbol of carbon?", "C", source)
+    assert Check.GIVES_ANSWER_AWAY in lint_card("Which element has symbol C, carbon?", "C", source)

@@ -334,3 +334,69 @@ async def test_skill_tree_cards_are_linked_to_the_node_of_their_section() -> Non
     assert set(linked) <= set(titles) and len(linked) >= 3
     nucleus = next(k for k, t in titles.items() if t == "Describe the nucleus")
     assert any("nucle" in (c.source or "").lower() for c in linked[nucleus])
+
+
+# ---------------------------------------------------------------- structure (issue 12)
+
+RIVERS = (
+    "# Rivers\n\nA river carries fresh water from its source to a sea or a lake.\n\n"
+    "| River | Length (km) | Outflow |\n|:------|------:|:---|\n"
+    "| **Nile** | 6,650 | Mediterranean Sea |\n| Amazon | 6,400 | Atlantic Ocean |\n"
+    "| Yangtze | 6,300 | East China Sea |\n"
+)
+
+
+async def test_a_table_row_is_asked_by_its_label_and_its_columns() -> None:
+    cards = {c.question: c.answer for c in await _cards(RIVERS)}
+    # A value only one row has names the row; other columns are asked of the row.
+    assert cards["Which river has a length of 6,650 km?"] == "Nile"
+    assert cards["What is the outflow of Amazon?"] == "Atlantic Ocean"
+    # One card per cell: the two directions of a cell give each other away.
+    assert "What is the length (km) of Nile?" not in cards
+
+
+async def test_table_rows_without_outer_pipes_and_counted_columns() -> None:
+    text = (
+        "# Moons\n\nPlanet | Moons | Day length\n--- | --- | ---\n"
+        "Jupiter | 95 moons | 10 hours\nUranus | 28 moons | 17 hours\n"
+    )
+    cards = {c.question: c.answer for c in await _cards(text)}
+    assert cards["Which planet has 95 moons?"] == "Jupiter"
+    assert cards["What is the day length of Uranus?"] == "17 hours"
+
+
+def test_a_table_without_a_header_row_gives_no_rows_and_comments_are_skipped() -> None:
+    blocks = Document.parse("| a | b |\n| c | d |\n\n<!-- a note\nfor editors -->\nText.").blocks
+    assert [(b.kind.value, b.text) for b in blocks] == [("paragraph", "Text.")]
+
+
+async def test_list_item_definitions_become_questions() -> None:
+    text = (
+        "# Genetics\n\n- Gene: a stretch of DNA that carries the instructions for a protein.\n"
+        "- genotype: the set of alleles an organism carries.\n"
+        "- Allele \u2014 one of the alternative forms of a gene.\n"
+    )
+    cards = {c.question: c.answer for c in await _cards(text)}
+    assert cards["What is a gene?"] == (
+        "a stretch of DNA that carries the instructions for a protein"
+    )
+    assert cards["What is genotype?"] == "the set of alleles an organism carries"
+    assert cards["What is meant by allele?"] == "one of the alternative forms of a gene"
+
+
+async def test_a_sentence_adverb_is_never_the_blank() -> None:
+    text = (
+        "The noble gases were once called inert gases. Instead, chemists now know that xenon "
+        "can form compounds with fluorine. Today, satellites measure the temperature of the "
+        "sea surface every single day."
+    )
+    cards = await _cards(text)
+    assert {c.answer for c in cards}.isdisjoint({"Instead", "Today"})
+    assert ("What were the noble gases once called?", "inert gases") in {
+        (c.question, c.answer) for c in cards
+    }
+
+
+async def test_a_participle_predicate_is_not_a_definition() -> None:
+    cards = await _cards("Surface currents are driven mainly by the wind blowing across the sea.")
+    assert all(c.question != "What are surface currents?" for c in cards)
