@@ -14,6 +14,7 @@ call and park a worker for as long as the provider asks.
 from __future__ import annotations
 
 import email.utils
+import logging
 import math
 import re
 import time
@@ -48,7 +49,9 @@ MAX_OUTPUT_TOKENS = 8_192  # 50 cards or 60 tree nodes fit with room to spare
 PROVIDER_DETAIL_CHARS = 200
 MAX_IN_CALL_WAIT_S = 5.0  # longer waits a provider asks for are the queue's to sit out
 
-_FORMAT_ERROR = "The model's output did not match the expected format"
+log = logging.getLogger(__name__)
+
+_FORMAT_ERROR = "The AI's answer did not match the expected format"
 _HANDED_TO_QUEUE = frozenset({429, 529})  # rate limited, overloaded
 _FENCE_CLOSE = re.compile(
     r"</(material|question|correct_answer|other_answers|goal|description|card)\b", re.IGNORECASE
@@ -323,43 +326,43 @@ class AnthropicGenerator:
             cache_read_tokens=reported.cache_read_input_tokens or 0,
         )
         if message.stop_reason == "refusal":
-            raise PermanentError("The model declined to work with this material.")
+            raise PermanentError("The AI declined to work with this material.")
         return _tool_output(tool, message.content, cut_off=message.stop_reason == "max_tokens")
 
     def _classify(self, err: anthropic.APIError) -> JobError:
         """A short, user-safe error whose type tells the queue whether to retry."""
         if isinstance(err, anthropic.APITimeoutError):
-            return RetryableError("The AI provider did not answer in time; will retry.")
+            return RetryableError("The AI service did not answer in time.")
         if isinstance(err, anthropic.APIConnectionError):
-            return RetryableError("Could not reach the AI provider; will retry.")
+            return RetryableError("Could not reach the AI service.")
         if not isinstance(err, anthropic.APIStatusError):
-            return RetryableError("The AI provider's reply could not be read; will retry.")
+            return RetryableError("The AI service's reply could not be read.")
         status = err.status_code
         retry_after_s = parse_retry_after(err.response.headers)
         if status == 429:
             return ProviderBusy(
-                "The AI provider is rate limiting requests; will retry.",
+                "The AI service was busy (too many requests).",
                 retry_after_s=retry_after_s,
             )
         if status == 529:
             return ProviderBusy(
-                "The AI provider is overloaded; will retry.", retry_after_s=retry_after_s
+                "The AI service was overloaded.", retry_after_s=retry_after_s
             )
         if status >= 500 or status in (408, 409):  # the SDK's own policy retries 408/409 too
             return RetryableError(
-                f"The AI provider had a temporary error (HTTP {status}); will retry.",
+                f"The AI service had a temporary error (HTTP {status}).",
                 retry_after_s=retry_after_s,
             )
         if status in (401, 403):
-            return PermanentError("The AI provider rejected the API key (check ANTHROPIC_API_KEY).")
+            return PermanentError("The AI service rejected the API key (check ANTHROPIC_API_KEY).")
         if status == 404:
             return PermanentError(
-                f"The AI provider does not know the model '{self.model}' (check CARDFORGE_MODEL)."
+                f"The AI service does not know the model '{self.model}' (check CARDFORGE_MODEL)."
             )
         if status == 400:
-            return PermanentError(f"The AI provider rejected the request: {self._detail(err)}")
+            return PermanentError(f"The AI service rejected the request: {self._detail(err)}")
         return PermanentError(
-            f"The AI provider rejected the request (HTTP {status}): {self._detail(err)}"
+            f"The AI service rejected the request (HTTP {status}): {self._detail(err)}"
         )
 
     def _detail(self, err: anthropic.APIStatusError) -> str:
@@ -409,7 +412,8 @@ def _non_negative_float(raw: str | None) -> float | None:
 def _tool_output(tool: _Tool[OutputT], content: list[Any], *, cut_off: bool) -> OutputT:
     block = next((b for b in content if isinstance(b, ToolUseBlock) and b.name == tool.name), None)
     if block is None:
-        raise RetryableError(f"{_FORMAT_ERROR}: the reply contained no {tool.name} call.")
+        log.info("reply without a %s call", tool.name)
+        raise RetryableError(f"{_FORMAT_ERROR}: it wrote text instead of filling in the form.")
     try:
         return tool.output.model_validate(block.input)
     except ValidationError as err:
@@ -417,7 +421,9 @@ def _tool_output(tool: _Tool[OutputT], content: list[Any], *, cut_off: bool) -> 
             raise RetryableError(
                 f"{_FORMAT_ERROR}: the reply was cut off at the token limit."
             ) from err
-        raise RetryableError(f"{_FORMAT_ERROR}: {_first_problem(err)}") from err
+        # the field path is for whoever debugs the prompt, not for the learner
+        log.info("%s output failed validation: %s", tool.name, _first_problem(err))
+        raise RetryableError(f"{_FORMAT_ERROR}: {_problem_count(err)}.") from err
 
 
 def _first_problem(err: ValidationError) -> str:
@@ -426,6 +432,13 @@ def _first_problem(err: ValidationError) -> str:
     where = ".".join(str(part) for part in first["loc"]) or "input"
     more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
     return f"{where}: {first['msg']}{more}"[:PROVIDER_DETAIL_CHARS]
+
+
+def _problem_count(err: ValidationError) -> str:
+    count = err.error_count()
+    return "one part of it was missing or malformed" if count == 1 else (
+        f"{count} parts of it were missing or malformed"
+    )
 
 
 @cache

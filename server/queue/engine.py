@@ -33,6 +33,7 @@ from server.errors import (
 from server.queue import queries as q
 from server.queue.jobs import RETRYABLE_BY_USER, Job, JobStatus
 from server.store.library import Statement, write_outcome
+from server.wording import rate_limit_message, status_words
 
 RATE_WINDOW_S = 3600  # the rolling window of the rate limit, passed to RATE_WINDOW as $3
 CHANGES_PAGE = q.CHANGES_PAGE
@@ -195,8 +196,7 @@ class JobQueue:
         if used >= self.rate_limit:
             retry_after = max(1, math.ceil(float(window["reset_s"] or 1)))
             raise RateLimited(
-                f"You can create at most {self.rate_limit} {job_type} jobs per hour; "
-                f"try again in {retry_after} seconds.",
+                rate_limit_message(job_type, self.rate_limit, retry_after),
                 job_type=job_type,
                 limit=self.rate_limit,
                 reset_s=retry_after,
@@ -270,7 +270,9 @@ class JobQueue:
             current = await conn.fetchrow(q.JOB_FOR_USER, job_id, user_id)
         if current is None:
             raise NotFound("No such job.")
-        raise AlreadyFinished(f"The job is already {current['status']}.", status=current["status"])
+        raise AlreadyFinished(
+            f"The job is already {status_words(current['status'])}.", status=current["status"]
+        )
 
     async def retry(self, user_id: UUID, job_id: UUID) -> Enqueued:
         """A failed or cancelled job is retried as a new job (retryOf), counted like any
@@ -287,7 +289,8 @@ class JobQueue:
             old = Job.from_row(row)
             if old.status not in RETRYABLE_BY_USER:
                 raise NotRetryable(
-                    f"Only failed or cancelled jobs can be retried; this one is {old.status}.",
+                    "Only failed or cancelled jobs can be retried; this one is "
+                    f"{status_words(old.status)}.",
                     status=old.status,
                 )
             earlier = await conn.fetchrow(q.RETRY_OF, user_id, job_id)
@@ -427,7 +430,8 @@ class JobQueue:
         """A retryable failure: back to pending after a backoff, or failed when the attempts
         are used up."""
         if not job.attempts_left:
-            message = f"{error} (gave up after {job.attempts} attempts)"
+            ended = error if error.endswith((".", "!", "?")) else f"{error}."
+            message = f"{ended} We gave up after {job.attempts} attempts."
             return await self.fail(job, worker_id, message, usage)
         delay = backoff_s(
             job.attempts, base_s=self.retry_base_s, cap_s=self.retry_max_s,

@@ -223,8 +223,9 @@ UPDATE background_jobs SET
     error = CASE
         WHEN cancel_requested THEN 'Cancelled by the user.'
         WHEN attempts >= max_attempts
-            THEN 'The worker running this job was lost ' || attempts || ' times; giving up.'
-        ELSE 'The worker running this job was lost; retrying.' END,
+            THEN 'The server working on this stopped unexpectedly; we gave up after '
+                || attempts || CASE WHEN attempts = 1 THEN ' attempt.' ELSE ' attempts.' END
+        ELSE 'The server working on this stopped unexpectedly.' END,
     completed_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN now() END,
     run_at = now() + make_interval(secs => random() * least($3, $2 * power(2, attempts - 1))),
     worker_id = NULL, locked_until = NULL

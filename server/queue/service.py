@@ -14,6 +14,7 @@ from server.errors import RateLimited, ValidationFailed
 from server.metrics import Metrics
 from server.queue.engine import Enqueued, JobQueue
 from server.store.library import StudyLibrary
+from server.wording import job_action
 
 MAX_IDEMPOTENCY_KEY = 200
 
@@ -76,7 +77,7 @@ class JobService:
             payload = PAYLOAD_MODELS[envelope.type].model_validate(envelope.payload)
         except ValidationError as err:
             raise ValidationFailed.from_pydantic(
-                f"The payload is not valid for {envelope.type.value}.", err, ("payload",)
+                f"The request to {job_action(envelope.type)} is not valid.", err, ("payload",)
             ) from None
         await self._check_references(user_id, payload)
         return envelope, payload

@@ -54,12 +54,14 @@ from server.metrics import Metrics
 from server.queue.engine import ClaimedJob, JobQueue, PreparedCompletion, Settled
 from server.queue.jobs import JobStatus
 from server.store.library import UserLookups
+from server.wording import duration_in_words
 
 log = logging.getLogger(__name__)
 
 DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError)
 DB_RETRY_MAX_S = 5.0
-UNEXPECTED_ERROR = "An unexpected error interrupted generation; it will be retried."
+UNKNOWN_TYPE = "This version of cardforge cannot run this kind of job."
+UNEXPECTED_ERROR = "Something unexpected went wrong while generating."
 CLAIM_BATCH = 100  # jobs one claim statement may take
 COMPLETION_BATCH = 200  # jobs one completion transaction may commit
 HAND_BACK_S = 5.0  # after the grace period: how long handing jobs back may take
@@ -402,12 +404,13 @@ class WorkerPool:
     async def _attempt(self, job: ClaimedJob) -> None:
         handler = self.registry.get(job.type)
         if handler is None:
-            await self._finish(job, self.queue.fail(job, self.worker_id, "Unknown job type."))
+            await self._finish(job, self.queue.fail(job, self.worker_id, UNKNOWN_TYPE))
             return
         try:
             payload = handler.payload_model.model_validate(job.payload)
         except ValidationError:
-            message = "The stored payload is no longer valid for this job type."
+            message = "This request is no longer valid after an update of cardforge: " \
+                "start it again."
             await self._finish(job, self.queue.fail(job, self.worker_id, message))
             return
 
@@ -464,7 +467,8 @@ class WorkerPool:
             )
             await self._finish(job, requeue, "retried")
         elif isinstance(err, asyncio.TimeoutError):
-            message = f"Generation took longer than {self.settings.job_timeout_s:.0f} seconds."
+            limit = duration_in_words(self.settings.job_timeout_s)
+            message = f"Generation took longer than {limit}."
             await self._finish(job, self.queue.requeue(job, wid, message, usage=usage), "retried")
         else:
             log.error("job %s (%s) raised", job.id, job.type, exc_info=err)

@@ -76,7 +76,7 @@ async def test_a_job_that_always_kills_its_worker_fails_after_max_attempts(
             await nxt.start()
         await asyncio.sleep(0.1)
     row = await job_row(database_url, job_id)
-    assert row["attempts"] == 3 and "lost 3 times" in row["error"]
+    assert row["attempts"] == 3 and "gave up after 3 attempts" in row["error"]
     assert restarts == 3
 
 
