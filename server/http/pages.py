@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.resources
 import random
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote
@@ -43,6 +44,7 @@ from server.keys import JOBS, LIBRARY, POOL, QUEUE, SETTINGS
 from server.queue.jobs import JobStatus
 from server.store.users import User, create_session, end_session, user_for_token
 from server.wire import wire
+from server.wording import time_from_now
 
 routes = web.RouteTableDef()
 
@@ -152,21 +154,40 @@ def progress_of(job: Mapping[str, Any]) -> dict[str, int] | None:
     return {"done": min(done, total), "total": total}
 
 
-def progress_sentence(job: Mapping[str, Any]) -> str:
+def progress_sentence(job: Mapping[str, Any], now: datetime | None = None) -> str:
     """How far an unfinished job is, in words."""
     progress = progress_of(job)
     if progress:
         return f"Chunk {progress['done']} of {progress['total']}"
     if job.get("nextRetryAt"):
-        return f"Retrying soon (attempt {job['attempts']} of {job['maxAttempts']} hit a snag)"
+        return retry_sentence(job, now or datetime.now(UTC))
     if job["status"] == JobStatus.PENDING:
         return "Waiting for a free worker…"
     return "Working on it…"
 
 
+def retry_sentence(job: Mapping[str, Any], now: datetime) -> str:
+    """What went wrong, and when the queue tries again: "The AI service was busy (too many
+    requests), so we'll try again in 2 minutes (attempt 2 of 3)." The job's ``error`` is the
+    last attempt's sentence; ``attempts`` counts the attempts made, so the next is one more.
+    """
+    try:
+        wait_s = (datetime.fromisoformat(str(job["nextRetryAt"])) - now).total_seconds()
+    except ValueError:
+        wait_s = 0.0
+    then = f"try again {time_from_now(wait_s)} (attempt {job['attempts'] + 1} of " \
+        f"{job['maxAttempts']})."
+    error = " ".join(str(job.get("error") or "Something went wrong.").split())
+    if error.endswith((".", "!", "?")) and ". " in error:  # several sentences: add one
+        return f"{error} We'll {then}"
+    return f"{error.rstrip('.!?')}, so we'll {then}"  # one sentence: join the two
+
+
 FIELD_LABELS = {
     "question": "Question", "answer": "Answer", "title": "Title", "content": "Study material",
     "maxCards": "Cards, at most", "goal": "Goal", "description": "Description",
+    "maxDepth": "Levels", "count": "Number of answer choices", "type": "Kind of job",
+    "flashcardId": "The card", "deckId": "The deck",
 }
 
 
@@ -195,7 +216,7 @@ def job_announcement(
     if status is JobStatus.FAILED:
         return f"Generation failed: {job.get('error') or ''}".strip()
     if status is JobStatus.CANCELLED:
-        return "Cancelled."
+        return "You cancelled this."
     if job["type"] == JobType.FLASHCARD_GENERATION:
         return f"Done: {plural(len(cards), 'flashcard')} ready."
     if job["type"] == JobType.SKILL_TREE_GENERATION and tree:

@@ -329,7 +329,7 @@ def test_dashboard_shows_new_jobs_and_their_status_live(
     assert page.evaluate("window.__sameDocument === true"), "the page reloaded"
 
 
-def test_cancel_stops_a_running_job_and_offers_try_again(
+def test_cancel_stops_a_running_job_and_offers_to_start_again(
     page: Page, start_server: StartServer, fake_llm: ThreadedFakeAnthropic,
 ) -> None:
     server = start_server(llm=fake_llm)
@@ -340,9 +340,9 @@ def test_cancel_stops_a_running_job_and_offers_try_again(
 
     page.get_by_role("button", name="Cancel").click()
 
-    expect(page.get_by_role("heading", name="Cancelled")).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    expect(page.get_by_text("You cancelled this.")).to_be_visible(timeout=LIVE_TIMEOUT_MS)
     expect(page.locator('[data-role="status-badge"]')).to_have_text("Cancelled")
-    expect(page.get_by_role("button", name="Try again")).to_be_visible()
+    expect(page.get_by_role("button", name="Start again")).to_be_visible()
 
 
 # ---------------------------------------------------------------- fragments swapped in live

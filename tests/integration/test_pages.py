@@ -262,16 +262,16 @@ async def test_job_page_shows_progress_chunk_i_of_n(
 async def test_failed_job_page_shows_the_error_and_try_again_which_starts_a_new_job(
     make_client: Any, new_user: Any
 ) -> None:
-    client = await make_client()  # offline provider: a tree with no material fails for good
+    client = await make_client()  # offline provider: no cards in greetings, for good
     alice = await new_user("alice")
-    job = await create_job(client, alice, "skill_tree_generation", {"goal": "Astronomy"})
+    job = await create_job(client, alice, "flashcard_generation", {"content": "Hello there."})
     failed = await wait_until_finished(client, alice, job["id"])
     assert failed["status"] == "failed"
     await sign_in(client, alice["token"])
 
     page = await (await client.get(f"/jobs/{job['id']}")).text()
     assert "Generation failed" in page
-    assert "needs study material" in page
+    assert "No flashcards could be made" in page
     assert f'action="/jobs/{job["id"]}/retry"' in page
     assert "Try again" in page
 
@@ -388,7 +388,8 @@ async def test_form_post_creates_the_job_and_an_invalid_form_is_shown_again_with
                                            "maxCards": "500"})
     assert bad.status == 422
     page = await bad.text()
-    assert "payload.maxCards" in page
+    assert "Cards, at most: Input should be less than or equal to 50" in page
+    assert "payload.maxCards" not in page and "maxCards:" not in page
     assert "Generate flashcards" in page
     unknown = await client.post("/jobs", data={"type": "flashcard_generation", "content": "x",
                                                "sneaky": "1"})
@@ -406,8 +407,8 @@ async def test_cancel_form_cancels_a_pending_job(make_client: Any, new_user: Any
     assert resp.status == 303
     assert resp.headers["Location"] == f"/jobs/{job['id']}"
     page = await (await client.get(f"/jobs/{job['id']}")).text()
-    assert "Cancelled" in page
-    assert "Try again" in page
+    assert "You cancelled this." in page
+    assert "Start again" in page
 
 
 async def test_cross_origin_form_posts_with_the_cookie_are_refused(
