@@ -47,6 +47,7 @@ from handlers.providers.facts import (
     is_vague_subject,
     table_facts,
 )
+from handlers.providers.general_outline import general_outline
 from handlers.providers.keyterms import KeyTerms
 from handlers.providers.outline import ROOT_KEY, outline_tree, tree_from_outline
 from handlers.text import is_year, question_key
@@ -121,10 +122,8 @@ class OfflineGenerator:
         usage: Usage,
     ) -> list[NodeDraft]:
         if material is None or not material.strip():
-            raise PermanentError(
-                "A skill tree needs study material when no ANTHROPIC_API_KEY is set: "
-                "paste some notes, or configure an API key."
-            )
+            # nothing to read: a general path for any goal, labelled as such on the root
+            return general_outline(goal, max_depth=max_depth)
         return await self._cpu.run(_skill_tree, goal, description, material, max_depth)
 
     async def cards_for_tree(

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from handlers.context import Usage
-from handlers.errors import PermanentError
 from handlers.models import CardDraft
 from handlers.providers.extract import Document, split_sentences
+from handlers.providers.general_outline import GENERAL_OUTLINE_LABEL
 from handlers.providers.offline import BLANK, CLOZE_PREFIX, OfflineGenerator
 from handlers.providers.outline import skill_title
+from handlers.skill_trees import validate_tree
 
 CORPUS = sorted((Path(__file__).parent / "corpus").glob("*.md"))
 MAX_CARDS = 50
@@ -234,15 +235,29 @@ async def test_skill_tree_without_headings_uses_paragraph_topics() -> None:
 
 
 @pytest.mark.parametrize("material", [None, "", "   \n\n  "])
-async def test_skill_tree_without_material_asks_for_an_api_key(material: str | None) -> None:
-    with pytest.raises(PermanentError, match=r"API key|ANTHROPIC_API_KEY"):
-        await OfflineGenerator().skill_tree(
-            goal="Learn Rust",
-            description="systems",
-            material=material,
-            max_depth=3,
-            usage=_usage(),
-        )
+async def test_skill_tree_from_a_goal_alone_is_a_general_outline_labelled_as_such(
+    material: str | None,
+) -> None:
+    nodes = await OfflineGenerator().skill_tree(
+        goal="Learn Rust", description="systems", material=material, max_depth=3,
+        usage=_usage(),
+    )
+    tree = validate_tree(nodes, goal="Learn Rust", max_depth=3)
+    root = tree.nodes[0]
+    assert root.parent is None and root.title == "Learn Rust"
+    assert root.description == GENERAL_OUTLINE_LABEL
+    assert tree.depth == 3 and len(tree.nodes) == 16
+    assert all(n.description for n in tree.nodes)
+    assert len({n.title for n in tree.nodes}) == len(tree.nodes)
+
+
+@pytest.mark.parametrize(("max_depth", "count"), [(1, 1), (2, 6), (3, 16), (5, 16)])
+async def test_a_general_outline_keeps_to_the_depth_asked_for(max_depth: int, count: int) -> None:
+    nodes = await OfflineGenerator().skill_tree(
+        goal="Chess", description=None, material=None, max_depth=max_depth, usage=_usage()
+    )
+    tree = validate_tree(nodes, goal="Chess", max_depth=max_depth)
+    assert len(tree.nodes) == count and tree.depth == min(max_depth, 3)
 
 
 async def test_offline_spends_no_tokens(material: str) -> None:
