@@ -408,11 +408,13 @@ async def render_dashboard(
     decks = [wire(deck) for deck in await app[LIBRARY].decks(
         user.id, limit=DECKS_LISTED, before=None)]
     trees = await app[LIBRARY].skill_trees(user.id, limit=TREES_LISTED)
+    study = await app[LIBRARY].settings(user.id)
     context = {
         **listed,
         "decks": decks,
         "due_total": sum(deck["dueCount"] for deck in decks),
         "trees": [wire(tree) for tree in trees],
+        "retention_percent": round(study.desired_retention * 100),
         "error": error.message if error else None,
         "details": error.extra.get("details", []) if error else [],
         "values": values or {},

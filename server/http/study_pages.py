@@ -32,10 +32,19 @@ from server.http.fragments import (
     render_fragment,
 )
 from server.http.library import EditCard, RateCard, RenameDeck
-from server.http.pages import form_text, not_found, page_user, quiz_for, render, see_other
+from server.http.pages import (
+    form_text,
+    not_found,
+    page_user,
+    quiz_for,
+    render,
+    render_dashboard,
+    see_other,
+)
 from server.http.time_words import due_words, short_interval, span_words
 from server.keys import LIBRARY, QUEUE
 from server.store.library import ReviewTurn
+from server.store.models import StudySettings
 from server.store.users import User
 from server.wire import wire
 
@@ -326,3 +335,24 @@ async def quiz_page(request: web.Request) -> web.Response:
         "choices_type": JobType.DISTRACTOR_GENERATION.value,
     }
     return render("quiz.html", request, context)
+
+
+# ---------------------------------------------------------------- settings
+
+RETENTION_MESSAGE = "Desired retention must be a whole number from 70 to 97 (percent)."
+
+
+@routes.post("/settings")
+async def save_settings(request: web.Request) -> web.Response:
+    """The dashboard's desired retention, in percent (the API's 0.70-0.97 as 70-97)."""
+    user = page_user(request)
+    form = await request.post()
+    raw = form_text(form, "desiredRetention").strip().removesuffix("%").strip()
+    try:
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 3):
+            raise ValidationFailed(RETENTION_MESSAGE)
+        settings = _parse(StudySettings, {"desiredRetention": int(raw) / 100}, RETENTION_MESSAGE)
+    except ApiError as err:
+        return await render_dashboard(request, user, error=err, status=http_status(err))
+    await request.app[LIBRARY].save_settings(user.id, settings)
+    return see_other("/#study-settings")

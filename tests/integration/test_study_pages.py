@@ -306,3 +306,20 @@ async def test_the_quiz_asks_every_card_with_answer_choices_and_offers_to_make_t
     assert quiz.count('data-role="quiz-question"') == len(with_choices) > 0
     assert quiz.count('data-correct="true"') == len(with_choices)
     assert "You got {right} of {total} right." in quiz
+
+
+# ---------------------------------------------------------------- settings
+
+
+async def test_desired_retention_is_set_in_percent_from_the_dashboard(study: Any) -> None:
+    client, _, _ = study
+    assert 'name="desiredRetention"' in await page(client, "/")
+    assert 'value="90"' in await page(client, "/")
+    ok = await client.post("/settings", data={"desiredRetention": "85"}, allow_redirects=False)
+    assert ok.status == 303
+    assert (await (await client.get("/api/settings")).json()) == {"desiredRetention": 0.85}
+    for bad in ["69", "98", "", "abc", "9" * 100, "8\x005", "85.5", "-90", "\u0661\u0660"]:
+        resp = await client.post("/settings", data={"desiredRetention": bad})
+        assert resp.status == 422, repr(bad)
+        assert "Desired retention must be a whole number from 70 to 97" in await resp.text()
+    assert (await (await client.get("/api/settings")).json()) == {"desiredRetention": 0.85}
