@@ -16,6 +16,7 @@ from enum import StrEnum
 from rapidfuzz import fuzz
 
 from handlers.providers.extract import (
+    CONNECTIVES,
     STOPWORDS,
     Document,
     Vocabulary,
@@ -38,6 +39,8 @@ class Check(StrEnum):
     GIVES_ANSWER_AWAY = "gives_answer_away"
     NEAR_DUPLICATE = "near_duplicate"
     NEEDS_CONTEXT = "needs_context"
+    CONNECTIVE_BLANK = "blank_on_connective"
+    GENERIC_BLANK = "blank_on_generic_noun"
 
 
 _QUESTION_OPENERS = word_set(
@@ -89,6 +92,30 @@ _PERSON_NOUNS = word_set(
     """
 )
 _TIME_WORDS = word_set("today tomorrow yesterday next last week weeks month year time now")
+# Everyday nouns: a blank on one ("copied by ____" -> "hand") tests the idiom, not the
+# material, unless the material makes it one of its terms (see _generic_blank).
+_GENERIC_NOUNS = word_set(
+    """
+    hand hands head heads eye eyes face faces foot feet arm arms leg legs back side sides
+    body man men woman women people person persons child children boy girl friend friends
+    family families home homes house houses room rooms door doors window windows wall walls
+    floor table tables chair bed car cars road roads street streets city cities town towns
+    village country countries world land place places end ends top bottom front middle edge
+    thing things stuff day days night nights week weeks month months year years hour hours
+    minute minutes moment moments morning evening afternoon age ages life lives death work
+    job jobs money business company companies group groups team problem problems question
+    questions answer answers idea ideas fact facts reason reasons result results matter
+    kind kinds sort sorts type types lot lots number numbers part parts piece pieces bit
+    bits amount amounts level levels course line lines word words name names story stories
+    book books page pages paper letter letters note notes list lists set sets order
+    example examples case cases point points way ways means method methods step steps
+    area areas region size shape colour color colors colours sample samples item items
+    use uses help change changes effect effects form forms kind version versions view
+    sense mind heart voice ground
+    surface inside outside beginning start whole half quarter couple pair pairs
+    everyone everything something someone anything nothing others member members
+    """
+)
 _NAME_LINKS = word_set("of the de da van von der du le la and")
 _BE = word_set("is are was were")
 
@@ -100,14 +127,19 @@ class LintSource:
     normalized: str
     vocabulary: Vocabulary
     words: str  # the material as lower-case words joined by single spaces
+    headings: str = " "  # the headings' words, the same way
 
     @classmethod
     def of(cls, material: str, doc: Document | None = None) -> LintSource:
         doc = doc if doc is not None else Document.parse(material)
         words = " ".join(w.lower() for w in words_of(" ".join(s.text for s in doc.sentences)))
+        headings = " ".join(w.lower() for h in doc.headings for w in words_of(h.text))
         # Cards quote what a reader sees (inline markup removed) or the text as written.
         seen = " ".join(b.text for b in doc.blocks)
-        return cls(f"{normalize(material)}\n{normalize(seen)}", doc.vocabulary, f" {words} ")
+        return cls(
+            f"{normalize(material)}\n{normalize(seen)}", doc.vocabulary, f" {words} ",
+            f" {headings} ",
+        )
 
 
 def lint_card(question: str, answer: str, source: LintSource) -> list[Check]:
@@ -121,6 +153,10 @@ def lint_card(question: str, answer: str, source: LintSource) -> list[Check]:
         flags.append(Check.ANSWER_NOT_IN_SOURCE)
     if cloze and _weak_blank(text, answer, source):
         flags.append(Check.WEAK_BLANK)
+    if cloze and _connective_blank(text, answer):
+        flags.append(Check.CONNECTIVE_BLANK)
+    if cloze and _generic_blank(answer, source):
+        flags.append(Check.GENERIC_BLANK)
     if not cloze and _person_asked_with_what(text, answer, source):
         flags.append(Check.PERSON_AS_WHAT)
     if _several_facts(answer):
@@ -328,6 +364,36 @@ def _looks_like_verb(word: str, text: str) -> bool:
     if word.endswith("ed") and not word.endswith("eed"):
         return True
     return word.endswith("ing") and next_word in {"the", "a", "an", "of", "to", "in"}
+
+
+def _connective_blank(text: str, answer: str) -> bool:
+    """ "____, chemists now know ..." -> "Instead": a sentence adverb or connective, or an
+    "-ly" adverb opening the sentence before its comma ("____, the press spread")."""
+    words = answer.split()
+    if len(words) != 1:
+        return False
+    lower = words[0].lower().strip(".,;:")
+    if lower in CONNECTIVES:
+        return True
+    opens = text.lstrip().startswith(BLANK + ",")
+    return opens and lower.endswith("ly") and len(lower) > 4
+
+
+def _generic_blank(answer: str, source: LintSource) -> bool:
+    """ "copied by ____" -> "hand": an everyday noun the material does not make a term of
+    its own (it would repeat it, bold it, name it in a heading or say "called hand")."""
+    words = answer.split()
+    if len(words) != 1 or not words[0].islower():
+        return False
+    lower = words[0].strip(".,;:")
+    if lower not in _GENERIC_NOUNS:
+        return False
+    stem = lower.removesuffix("es") if lower.endswith("ses") else lower.removesuffix("s")
+    uses = sum(source.words.count(f" {form} ") for form in {stem, stem + "s", lower})
+    if uses >= 2 or f" {stem} " in source.headings or f" {lower} " in source.headings:
+        return False
+    marked = (f"**{lower}**", f"*{lower}*", f"called {lower}", f"known as {lower}")
+    return not any(mark in source.normalized for mark in marked)
 
 
 def _splits_a_term(text: str, answer: str, source: LintSource) -> bool:

@@ -203,16 +203,20 @@ def extract_cards(material: str, max_cards: int) -> list[CardDraft]:
 @dataclass
 class OfflineDeck:
     cards: list[CardDraft]
-    dropped: Counter[Check] = field(default_factory=Counter)  # candidates the linter refused
+    dropped: Counter[Check] = field(default_factory=Counter)  # flags on refused candidates
     blocks: list[int] = field(default_factory=list)  # each card's block of the material
+    candidates: int = 0  # candidate cards the linter saw
+    refused: int = 0  # of which it flagged (a card may fail several checks)
 
 
-def extract_deck(material: str, max_cards: int) -> OfflineDeck:
+def extract_deck(material: str, max_cards: int, *, gate: bool = True) -> OfflineDeck:
     """The cards, and what the final gate (the card linter) dropped on the way.
 
     Every candidate card is linted; a flagged one is dropped and counted, never shown.
     Selection covers the material: each pick comes from the section (heading, or paragraph
     when there are none) with the fewest cards so far, the best candidate there first.
+    ``gate=False`` counts the same flags but keeps the flagged cards: the deck the rules
+    alone would make, which ``cardforge bench --quality`` lints to show what the gate hides.
     """
     deck = OfflineDeck([])
     if max_cards <= 0:
@@ -222,9 +226,9 @@ def extract_deck(material: str, max_cards: int) -> OfflineDeck:
     lint = LintSource.of(material, doc)
     section = _sections(doc)
     selection = _Selection(normalize(material))
-    facts = _gated(_fact_cards(doc, terms, section), lint, deck.dropped)
+    facts = _gated(_fact_cards(doc, terms, section), lint, deck, gate=gate)
     chosen = selection.take(facts, max_cards)
-    clozes = _gated(_cloze_cards(doc, terms, section, selection), lint, deck.dropped)
+    clozes = _gated(_cloze_cards(doc, terms, section, selection), lint, deck, gate=gate)
     chosen += selection.take(clozes, max_cards - len(chosen))
     deck.cards = [
         CardDraft(question=c.question, answer=c.answer, source=c.source[:MAX_SOURCE_CHARS])
@@ -249,13 +253,15 @@ class _Card:
         return self.block, self.position
 
 
-def _gated(cards: list[_Card], lint: LintSource, dropped: Counter[Check]) -> list[_Card]:
+def _gated(cards: list[_Card], lint: LintSource, deck: OfflineDeck, *, gate: bool) -> list[_Card]:
     kept: list[_Card] = []
     for card in cards:
         flags = lint_card(card.question, card.answer, lint)
+        deck.candidates += 1
         if flags:
-            dropped.update(flags)
-        else:
+            deck.dropped.update(flags)
+            deck.refused += 1
+        if not flags or not gate:
             kept.append(card)
     return kept
 
@@ -355,9 +361,11 @@ def _table_cards(doc: Document, terms: KeyTerms, section: dict[int, int]) -> lis
             relevance = _relevance(block.text, terms)
             for rank, (cell, fact) in enumerate(facts):
                 score = relevance - _TABLE_COLUMN_STEP * rank
+                # The row as written: a quote must be found in the material, and a table
+                # aligned with padding ("| Saturn  |  146 |") is not its cells rejoined.
                 cards.append(
                     _Card(fact.question, fact.answer, first_unit + cell, score,
-                          section[block.index], block.text, block.index)
+                          section[block.index], block.raw, block.index)
                 )
             first_unit += len(block.cells)
     return cards

@@ -10,7 +10,10 @@ the real distractor path, and each deck is scored:
   (the generator's own gate drops such cards, so this measures what the gate misses);
 * distractors of the same kind: the share of answer choices of the answer's kind (a date
   for a date, a person for a person, a number for a number, a term for a term);
-* gated: candidate cards the generator's own lint gate dropped (counted, never shown).
+* the gate: candidate cards the generator's lint gate dropped, per check, out of all it
+  saw (the pre-gate flaw rate), and the flaw rate of the deck the rules would make with
+  the gate off. The shown flaw rate is measured by the linter that gates, so it is near 0
+  by construction; these two say what the gate catches.
 """
 
 from __future__ import annotations
@@ -53,7 +56,11 @@ class TextScore:
     choices: int = 0
     same_kind: int = 0
     gated: int = 0  # candidate cards the generator's own lint gate dropped
+    candidates: int = 0  # candidate cards the gate saw
     by_check: Counter[Check] = field(default_factory=Counter)
+    gate_by_check: Counter[Check] = field(default_factory=Counter)  # flags on dropped ones
+    ungated_cards: int = 0  # the deck with the gate off: its size and its flagged cards
+    ungated_flawed: int = 0
 
     @property
     def flawed(self) -> int:
@@ -91,7 +98,13 @@ async def score_text(
     for card_flags in flags:
         score.by_check.update(card_flags)
     if len(text) <= CHUNK_CHARS:  # one generator call: its gate's count is the deck's
-        score.gated = sum(extract_deck(text, max_cards).dropped.values())
+        gated = extract_deck(text, max_cards)
+        score.gated, score.candidates = gated.refused, gated.candidates
+        score.gate_by_check = gated.dropped
+        ungated = extract_deck(text, max_cards, gate=False).cards
+        ungated_flags = lint_deck([(c.question, c.answer) for c in ungated], source)
+        score.ungated_cards = len(ungated)
+        score.ungated_flawed = sum(1 for f in ungated_flags if f)
     for card in cards:
         choices = await generator.distractors(
             question=card.question,
@@ -131,6 +144,10 @@ def totals(scores: list[TextScore]) -> dict[str, float]:
         "flaw_rate": sum(s.flawed for s in scores) / max(cards, 1),
         "same_kind": sum(s.same_kind for s in scores) / max(choices, 1),
         "near_duplicates": sum(s.by_check[Check.NEAR_DUPLICATE] for s in scores),
+        "pre_gate_flaw_rate": sum(s.gated for s in scores)
+        / max(sum(s.candidates for s in scores), 1),
+        "ungated_flaw_rate": sum(s.ungated_flawed for s in scores)
+        / max(sum(s.ungated_cards for s in scores), 1),
     }
 
 
@@ -142,12 +159,13 @@ def report(scores: list[TextScore]) -> str:
 
     lines = [
         f"{'text':<24} {'cards':>5}  {'key-fact recall':<16} {'flaw rate':<16} "
-        f"{'same-kind choices':<16} {'gated':>5}"
+        f"{'same-kind choices':<17} {'gate dropped':<16} {'ungated flaws':<16}"
     ]
     for s in scores:
         lines.append(
             f"{s.name:<24} {len(s.cards):>5}  {pct(len(s.recalled), len(s.facts)):<16} "
-            f"{pct(s.flawed, len(s.cards)):<16} {pct(s.same_kind, s.choices):<16} {s.gated:>5}"
+            f"{pct(s.flawed, len(s.cards)):<16} {pct(s.same_kind, s.choices):<17} "
+            f"{pct(s.gated, s.candidates):<16} {pct(s.ungated_flawed, s.ungated_cards):<16}"
         )
     facts = sum(len(s.facts) for s in scores)
     recalled = sum(len(s.recalled) for s in scores)
@@ -156,16 +174,29 @@ def report(scores: list[TextScore]) -> str:
     choices = sum(s.choices for s in scores)
     same = sum(s.same_kind for s in scores)
     gated = sum(s.gated for s in scores)
+    candidates = sum(s.candidates for s in scores)
+    ungated_flawed = sum(s.ungated_flawed for s in scores)
+    ungated_cards = sum(s.ungated_cards for s in scores)
     lines.append(
         f"{'overall':<24} {cards:>5}  {pct(recalled, facts):<16} {pct(flawed, cards):<16} "
-        f"{pct(same, choices):<16} {gated:>5}"
+        f"{pct(same, choices):<17} {pct(gated, candidates):<16} "
+        f"{pct(ungated_flawed, ungated_cards):<16}"
     )
     by_check: Counter[Check] = Counter()
+    gate_by_check: Counter[Check] = Counter()
     for s in scores:
         by_check.update(s.by_check)
-    flagged = ", ".join(f"{check.value} {n}" for check, n in by_check.most_common()) or "none"
-    lines.append(f"flags by check: {flagged}")
+        gate_by_check.update(s.gate_by_check)
+    lines.append(f"flags by check (shown cards): {_by_check(by_check)}")
+    lines.append(
+        f"gate dropped {gated} of {candidates} candidate cards; their flags by check: "
+        f"{_by_check(gate_by_check)}"
+    )
     return "\n".join(lines)
+
+
+def _by_check(counts: Counter[Check]) -> str:
+    return ", ".join(f"{check.value} {n}" for check, n in counts.most_common()) or "none"
 
 
 async def quality_benchmark(directory: str | None, *, max_cards: int, show_cards: bool) -> int:

@@ -106,3 +106,58 @@ def test_a_short_answer_is_given_away_only_as_a_whole_word() -> None:
     source = LintSource.of("Carbon has the symbol C. Cobalt has the symbol Co.")
     assert Check.GIVES_ANSWER_AWAY not in lint_card("What is the symbol of carbon?", "C", source)
     assert Check.GIVES_ANSWER_AWAY in lint_card("Which element has symbol C, carbon?", "C", source)
+
+
+# ---------------------------------------------------------------- eye-read flaws (issue 12)
+
+XENON = LintSource.of(
+    "# Noble gases\n\nThe noble gases were once called inert gases. Instead, chemists now know "
+    "that xenon can form compounds with fluorine. Early chemists copied their tables by hand. "
+    "Eventually, the table was ordered by atomic number. However, helium forms no compounds. "
+    "A **sample** is weighed first. The sample is then burned."
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("Fill in the blank: ____, chemists now know that xenon can form compounds with "
+         "fluorine.", "Instead"),
+        ("Fill in the blank: ____, helium forms no compounds.", "However"),
+        ("Fill in the blank: ____, the table was ordered by atomic number.", "Eventually"),
+    ],
+)
+def test_a_blank_on_a_sentence_adverb_or_connective_is_flagged(question: str, answer: str) -> None:
+    assert Check.CONNECTIVE_BLANK in lint_card(question, answer, XENON)
+
+
+def test_a_blank_on_a_key_term_or_a_name_is_not_a_connective() -> None:
+    card = ("Fill in the blank: Instead, chemists now know that ____ can form compounds with "
+            "fluorine.", "xenon")
+    assert Check.CONNECTIVE_BLANK not in lint_card(*card, XENON)
+    # A name that happens to end in "ly" is not an adverb, and it is not at a sentence start.
+    assert Check.CONNECTIVE_BLANK not in lint_card(
+        "Fill in the blank: The table came from ____, a country.", "Italy", XENON
+    )
+
+
+def test_a_blank_on_an_everyday_noun_is_flagged_unless_the_text_makes_it_a_term() -> None:
+    hand = ("Fill in the blank: Early chemists copied their tables by ____.", "hand")
+    assert Check.GENERIC_BLANK in lint_card(*hand, XENON)
+    # Bolded and repeated ("**sample**", "The sample"): the material's own term.
+    sample = ("Fill in the blank: A ____ is weighed first.", "sample")
+    assert Check.GENERIC_BLANK not in lint_card(*sample, XENON)
+    # Repeated ("tables", "the table"), or named in a heading: what the text is about.
+    tables = ("Fill in the blank: Early chemists copied their ____ by hand.", "tables")
+    assert Check.GENERIC_BLANK not in lint_card(*tables, XENON)
+    headed = LintSource.of("# Work by hand\n\nEarly chemists copied their tables by hand.")
+    assert Check.GENERIC_BLANK not in lint_card(*hand, headed)
+
+
+@pytest.mark.parametrize(
+    "answer", ["", " ", "____", "hand hand", "Instead,", "," * 50, "ly" * 500, "a" * 10_000]
+)
+def test_the_new_checks_take_any_answer(answer: str) -> None:
+    question = "Fill in the blank: ____, chemists now know that xenon can form compounds."
+    flags = lint_card(question, answer, XENON)
+    assert isinstance(flags, list)

@@ -11,9 +11,10 @@ from handlers.context import Usage
 from handlers.models import CardDraft
 from handlers.providers.extract import Document, split_sentences
 from handlers.providers.general_outline import GENERAL_OUTLINE_LABEL
-from handlers.providers.offline import BLANK, CLOZE_PREFIX, OfflineGenerator
+from handlers.providers.offline import BLANK, CLOZE_PREFIX, OfflineGenerator, extract_cards
 from handlers.providers.outline import skill_title
 from handlers.skill_trees import validate_tree
+from handlers.sources import keep_supported
 
 CORPUS = sorted((Path(__file__).parent / "corpus").glob("*.md"))
 MAX_CARDS = 50
@@ -415,3 +416,15 @@ async def test_a_sentence_adverb_is_never_the_blank() -> None:
 async def test_a_participle_predicate_is_not_a_definition() -> None:
     cards = await _cards("Surface currents are driven mainly by the wind blowing across the sea.")
     assert all(c.question != "What are surface currents?" for c in cards)
+
+
+def test_a_padded_table_rows_cards_quote_the_row_as_written() -> None:
+    text = (
+        "# Rivers\n\n| River    | Length   | Mouth              |\n|----------|----------|----"
+        "----------------|\n| Nile     | 6,650 km | Mediterranean Sea  |\n"
+        "| Amazon   | 6,400 km | Atlantic Ocean     |\n"
+    )
+    cards = extract_cards(text, 10)
+    assert len(cards) == 4
+    kept, unsupported = keep_supported(cards, text)
+    assert (len(kept), unsupported) == (4, 0)

@@ -19,6 +19,13 @@ async def test_quality_bench_scores_a_small_held_out_set() -> None:
     assert overall["flaw_rate"] <= 0.10 and overall["near_duplicates"] == 0
     assert overall["recall"] >= 0.60
     assert overall["same_kind"] >= 0.80
+    # What the gate catches is reported, not only what it lets through: the candidates it
+    # dropped per check, and the deck the rules would make with it off.
+    assert "gate dropped" in table and "ungated flaws" in table
+    assert sum(s.candidates for s in scores) > sum(s.gated for s in scores) > 0
+    assert all(sum(s.gate_by_check.values()) >= s.gated for s in scores)
+    assert overall["ungated_flaw_rate"] >= overall["flaw_rate"]
+    assert 0 < overall["pre_gate_flaw_rate"] < 1
 
 
 def test_a_key_fact_counts_when_an_answer_names_its_term() -> None:
