@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             offline_generation_speed(args.offline, chars=args.chars, repeat=max(args.repeat, 5))
         )
     if args.command == "bench" and args.peer:
-        return asyncio.run(_with_database(settings, _throughput_bench(args)))
+        # the bench works in scratch databases of its own: the configured one is not migrated
+        return asyncio.run(_with_database(settings, _throughput_bench(args), migrate=False))
     if args.command == "bench" and (args.sse or args.http):
         return asyncio.run(_with_database(settings, _edge_bench(args)))
     if args.command == "bench":

@@ -313,15 +313,10 @@ class JobQueue:
         self, worker_id: str, job_types: list[str], limit: int
     ) -> list[ClaimedJob]:
         """Up to ``limit`` runnable jobs, highest priority then oldest first, with no user
-        over the per-user cap, in one transaction (see CLAIM_PICK and CLAIM_TAKE)."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            picked = await conn.fetch(q.CLAIM_PICK, job_types, self.user_concurrency, limit)
-            if not picked:
-                return []
-            rows = await conn.fetch(
-                q.CLAIM_TAKE, [r["id"] for r in picked], [r["user_id"] for r in picked],
-                worker_id, self.lease_s, self.user_concurrency,
-            )
+        over the per-user cap, in one round trip (see CLAIM)."""
+        rows = await self.pool.fetch(
+            q.CLAIM, job_types, self.user_concurrency, limit, worker_id, self.lease_s
+        )
         rows = sorted(rows, key=lambda r: (-r["priority"], r["run_at"], r["id"]))
         return [
             ClaimedJob(
@@ -400,22 +395,20 @@ class JobQueue:
         writes none of its rows and answers None, the others complete."""
         if not batch:
             return []
-        ids = [c.job.id for c in batch]
-        async with self.pool.acquire() as conn, conn.transaction():
-            held = {
-                r["id"] for r in await conn.fetch(
-                    q.COMPLETE_BATCH_FENCE, ids, worker_id, [c.job.attempts for c in batch]
-                )
-            }
-            passed = [c for c in batch if c.job.id in held]
-            if passed:
-                await conn.execute(
-                    q.COMPLETE_BATCH, [c.job.id for c in passed], [c.result for c in passed],
-                    [c.usage for c in passed],
-                )
-                for completion in passed:
-                    for statement, args in completion.statements:
-                        await conn.execute(statement, *args)
+        args = (
+            [c.job.id for c in batch], [c.job.attempts for c in batch], worker_id,
+            [c.result for c in batch], [c.usage for c in batch],
+        )
+        if not any(c.statements for c in batch):
+            # nothing else to write: the call is the whole transaction, one round trip
+            held = {r["id"] for r in await self.pool.fetch(q.COMPLETE_BATCH, *args)}
+        else:
+            async with self.pool.acquire() as conn, conn.transaction():
+                held = {r["id"] for r in await conn.fetch(q.COMPLETE_BATCH, *args)}
+                for completion in batch:
+                    if completion.job.id in held:
+                        for statement, args_ in completion.statements:
+                            await conn.execute(statement, *args_)
         return [JobStatus.COMPLETED if c.job.id in held else None for c in batch]
 
     async def requeue(

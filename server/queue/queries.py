@@ -35,9 +35,10 @@ RETURNING {JOB_COLUMNS}
 # ------------------------------------------------------------------ worker side
 
 # Every statement that changes jobs of several users in one transaction (claim, reaper, a
-# batch of completions) first locks its rows, then takes the version trigger's per-user lock
-# (schema.sql, background_jobs_bump_version) for each of their users, in user_id order, before
-# any row is changed. Row by row, the trigger would take them in scan order, and two such
+# batch of completions; the first and last in migration 0002's functions) first locks its
+# rows, then takes the version trigger's per-user lock (schema.sql,
+# background_jobs_bump_version) for each of their users, in user_id order, before any row is
+# changed. Row by row, the trigger would take them in scan order, and two such
 # statements taking two users' locks in opposite orders deadlock (seen with two reapers).
 # Single-row writers take the row, then their one user's lock, and wait for nothing after it.
 USER_LOCK_KEY = "hashtextextended('cardforge:job-version:' || {col}::text, 0)"
@@ -46,50 +47,10 @@ SELECT count(pg_advisory_xact_lock({USER_LOCK_KEY.format(col="user_id")})) AS n
 FROM (SELECT DISTINCT user_id FROM picked ORDER BY user_id) ordered
 """
 
-# Claim, step 1 of 2: pick up to $3 runnable jobs (skipping rows another claim holds) and
-# take their users' locks. Users at the per-user cap are skipped here by a snapshot count;
-# the exact count comes in step 2, after the locks.
-CLAIM_PICK = f"""
-WITH picked AS (
-    SELECT c.id, c.user_id FROM background_jobs c
-    WHERE c.status = 'pending' AND c.run_at <= now() AND c.type = ANY($1::text[])
-      AND c.user_id NOT IN (
-          SELECT p.user_id FROM background_jobs p WHERE p.status = 'processing'
-          GROUP BY p.user_id HAVING count(*) >= $2)
-    ORDER BY c.priority DESC, c.run_at, c.id
-    LIMIT $3
-    FOR UPDATE SKIP LOCKED
-), locked AS ({LOCK_USERS})
-SELECT picked.id, picked.user_id FROM picked, locked
-"""
-
-# Claim, step 2 of 2, in the same transaction: a new statement, so its snapshot is taken
-# after the per-user locks, and every claim of these users that committed before is counted.
-# Any writer of a user's jobs holds that user's lock until it commits, so no claim of the
-# same user can be in flight unseen: the per-user cap is exact across processes.
-# Attempts are counted here, at claim, so a job that kills its worker still runs out of
-# attempts.
-CLAIM_TAKE = """
-WITH room AS (
-    SELECT u.user_id, $5::int - count(p.id) AS free
-    FROM (SELECT DISTINCT unnest($2::uuid[]) AS user_id) u
-    LEFT JOIN background_jobs p ON p.user_id = u.user_id AND p.status = 'processing'
-    GROUP BY u.user_id
-), ranked AS (
-    SELECT c.id, c.user_id,
-           row_number() OVER (PARTITION BY c.user_id
-                              ORDER BY c.priority DESC, c.run_at, c.id) AS n
-    FROM background_jobs c WHERE c.id = ANY($1::uuid[])
-)
-UPDATE background_jobs j SET
-    status = 'processing', attempts = j.attempts + 1, worker_id = $3,
-    locked_until = now() + make_interval(secs => $4),
-    started_at = coalesce(j.started_at, now())
-FROM ranked r JOIN room ON room.user_id = r.user_id
-WHERE j.id = r.id AND r.n <= room.free
-RETURNING j.id, j.user_id, j.type, j.payload, j.attempts, j.max_attempts, j.cancel_requested,
-          j.priority, j.run_at
-"""
+# Claim: up to $3 runnable jobs, highest priority then oldest, no user past the cap $2, in one
+# round trip (cardforge_claim, server/migrations/0002: pick and lock the rows, take their
+# users' locks in order, then count and write in a fresh snapshot, so the cap is exact).
+CLAIM = "SELECT * FROM cardforge_claim($1::text[], $2, $3, $4, $5)"
 
 # When idle, sleep until the next job that will become runnable by the clock. Jobs already due
 # but held back by the per-user cap are left out: they become claimable when one of that
@@ -129,28 +90,11 @@ WHERE {FENCE}
 RETURNING id
 """
 
-# A batch of completions, step 1 of 2: lock the rows whose fence still holds (in id order, as
-# the heartbeat locks them) and take their users' locks in order. Jobs missing from the answer
-# lost their lease; none of their rows are written.
-COMPLETE_BATCH_FENCE = f"""
-WITH picked AS (
-    SELECT j.id, j.user_id FROM background_jobs j
-    JOIN unnest($1::uuid[], $3::int[]) AS f(id, attempt) ON j.id = f.id
-    WHERE j.status = 'processing' AND j.worker_id = $2 AND j.attempts = f.attempt
-    ORDER BY j.id
-    FOR UPDATE OF j
-), locked AS ({LOCK_USERS})
-SELECT picked.id FROM picked, locked
-"""
-
-# Step 2 of 2: the jobs that passed the fence (their rows are locked: nothing changed since).
-COMPLETE_BATCH = """
-UPDATE background_jobs j SET
-    status = 'completed', result = c.result, usage = c.usage, error = NULL,
-    completed_at = now(), worker_id = NULL, locked_until = NULL
-FROM unnest($1::uuid[], $2::jsonb[], $3::jsonb[]) AS c(id, result, usage)
-WHERE j.id = c.id
-"""
+# A batch of completions, each fenced on its attempt (cardforge_complete, migration 0002):
+# answers the jobs that passed their fence, now completed; the others are left untouched.
+# Rows a job leaves behind are written after this call, in its transaction, for the
+# answered jobs only.
+COMPLETE_BATCH = "SELECT id FROM cardforge_complete($1::uuid[], $2::int[], $3, $4, $5)"
 
 REPORT_PROGRESS = f"UPDATE background_jobs SET progress = $4 WHERE {FENCE} RETURNING id"
 

@@ -1,22 +1,23 @@
 """``TRANSITIONS`` is the state machine written down once; these tests hold the queue's SQL
-to it. Every statement in server/queue/queries.py that sets a job's status must guard the
-status it leaves in its WHERE clause, and every (from, to) pair it can write must be an
-edge of TRANSITIONS: a new statement that, say, revived a completed job would fail here
-before it could fail in production."""
+to it. Every statement in server/queue/queries.py, and every function a migration defines,
+that sets a job's status must guard the status it leaves in its WHERE clause, and every
+(from, to) pair it can write must be an edge of TRANSITIONS: a new statement that, say,
+revived a completed job would fail here before it could fail in production."""
 
 from __future__ import annotations
 
 import re
 
+from server.database import load_migrations
 from server.queue import queries as q
 from server.queue.jobs import TERMINAL, TRANSITIONS, JobStatus
 
 # statement: (the status it requires, the statuses it may write). A statement that sets
 # status but is missing here fails test_every_status_write_is_listed.
 STATUS_WRITES: dict[str, tuple[JobStatus, frozenset[JobStatus]]] = {
-    "CLAIM_TAKE": (JobStatus.PENDING, frozenset({JobStatus.PROCESSING})),
+    "cardforge_claim": (JobStatus.PENDING, frozenset({JobStatus.PROCESSING})),
     "COMPLETE_JOB": (JobStatus.PROCESSING, frozenset({JobStatus.COMPLETED})),
-    "COMPLETE_BATCH": (JobStatus.PROCESSING, frozenset({JobStatus.COMPLETED})),
+    "cardforge_complete": (JobStatus.PROCESSING, frozenset({JobStatus.COMPLETED})),
     "REQUEUE_JOB": (JobStatus.PROCESSING, frozenset({JobStatus.PENDING})),
     "RELEASE_JOB": (JobStatus.PROCESSING, frozenset({JobStatus.PENDING})),
     "RELEASE_ALL_OF_WORKER": (JobStatus.PROCESSING, frozenset({JobStatus.PENDING})),
@@ -30,8 +31,12 @@ STATUS_WRITES: dict[str, tuple[JobStatus, frozenset[JobStatus]]] = {
 }
 
 # Writes whose guard is an earlier statement of the same transaction: it selects the rows
-# in the source status FOR UPDATE, so they cannot change before the write.
-GUARDED_BY = {"CLAIM_TAKE": "CLAIM_PICK", "COMPLETE_BATCH": "COMPLETE_BATCH_FENCE"}
+# in the source status FOR UPDATE, so they cannot change before the write. A function's
+# guard is its own first step.
+GUARDED_BY = {"cardforge_claim": "cardforge_claim", "cardforge_complete": "cardforge_complete"}
+FUNCTION = re.compile(
+    r"CREATE (?:OR REPLACE )?FUNCTION (\w+)\(.*?\$\$(.*?)\$\$", re.DOTALL
+)
 
 OWN_WHERE = re.compile(r"\sWHERE\s")
 SET_STATUS = re.compile(r"(?<![\w.=])status\s*=\s*(CASE\b.*?\bEND|'[a-z]+')", re.DOTALL)
@@ -40,7 +45,10 @@ WRITTEN = re.compile(r"(?:THEN|ELSE|^)\s*'([a-z]+)'")
 
 
 def statements() -> dict[str, str]:
-    return {name: sql for name, sql in vars(q).items() if name.isupper() and isinstance(sql, str)}
+    named = {name: sql for name, sql in vars(q).items() if name.isupper() and isinstance(sql, str)}
+    for migration in load_migrations()[1:]:
+        named.update(FUNCTION.findall(migration.sql))
+    return named
 
 
 def job_updates() -> dict[str, str]:
