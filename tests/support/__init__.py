@@ -5,7 +5,8 @@
 - ``generators``: scripted StudyGenerators and lookups for handler unit tests;
 - ``sse``: a strict Server-Sent Events reader with a ceiling on every read;
 - ``processes``: real server processes for the fault tests;
-- ``net``: a free local port.
+- ``net``: a free local port;
+- ``regex_steps``: a pattern's backtracking work on a text, counted (for the ReDoS tests).
 
 The fake Anthropic server is a part of its own, in ``tests/fakes``.
 """
