@@ -102,7 +102,7 @@ class ProcessPool:
 
     async def run(self, fn: Callable[..., T], /, *args: Any) -> T:
         if self._closed:
-            raise RetryableError("The server is shutting down; the job will run again later.")
+            raise RetryableError("The server was shutting down.")
         executor = await self._idle.get()
         healthy = True
         try:
@@ -118,7 +118,7 @@ class ProcessPool:
         except BrokenProcessPool:
             healthy = False
             raise WorkerLost(
-                "Card generation stopped unexpectedly; the job will be tried again."
+                "Card generation stopped unexpectedly."
             ) from None
         except asyncio.CancelledError:
             # The job was cancelled or timed out upstream: its process must not run on.
