@@ -98,7 +98,13 @@ def api_error_response(err: ApiError) -> web.Response:
     return error_response(http_status(err), error_body(err), error_headers(err))
 
 
+# aiohttp's headers that belong to its refusal: a 405 must say which methods the path takes
+# (RFC 9110; the fuzzer's unsupported_method check found them dropped with the body swap).
+KEPT_EXCEPTION_HEADERS = ("Allow",)
+
+
 def http_exception_response(exc: web.HTTPException) -> web.Response:
     code = HTTP_EXCEPTION_CODES.get(exc.status, "HTTP_ERROR")
     message = HTTP_EXCEPTION_MESSAGES.get(exc.status, exc.reason)
-    return error_response(exc.status, ErrorBody(error=message, code=code))
+    headers = {name: exc.headers[name] for name in KEPT_EXCEPTION_HEADERS if name in exc.headers}
+    return error_response(exc.status, ErrorBody(error=message, code=code), headers or None)

@@ -7,9 +7,17 @@ import inspect
 import re
 from pathlib import Path
 
+from aiohttp import web
+
 from server import errors
 from server.errors import ApiError, RateLimited
-from server.http.errors import HTTP_STATUS, error_body, error_headers, http_status
+from server.http.errors import (
+    HTTP_STATUS,
+    error_body,
+    error_headers,
+    http_exception_response,
+    http_status,
+)
 
 
 def test_every_domain_error_has_its_own_http_status() -> None:
@@ -31,6 +39,15 @@ def test_rate_limited_becomes_429_with_retry_after_and_ratelimit_headers() -> No
     assert error_body(err).model_dump(by_alias=True, exclude_none=True) == {
         "error": "Slow down.", "code": "RATE_LIMITED", "retryAfter": 42,
     }
+
+
+def test_a_405_keeps_the_allow_header_aiohttp_gave_it() -> None:
+    """The fuzzer's unsupported_method check: the JSON body swap dropped ``Allow``."""
+    refused = web.HTTPMethodNotAllowed("TRACE", ["GET", "PATCH", "DELETE"])
+    response = http_exception_response(refused)
+    assert response.status == 405
+    assert set(response.headers["Allow"].split(",")) == {"GET", "PATCH", "DELETE"}
+    assert "Allow" not in http_exception_response(web.HTTPNotFound()).headers
 
 
 def test_an_error_subclass_without_its_own_entry_takes_its_parents_status() -> None:
