@@ -104,10 +104,16 @@ def _at_most(limit: int) -> AfterValidator:
 CardText = Annotated[
     str, StringConstraints(min_length=1, max_length=2_000), AfterValidator(tidy_text),
     _at_most(500),
+    Field(description="1 to 500 characters once each run of whitespace becomes one space; "
+                      "control and invisible characters are refused.",
+          json_schema_extra={"maxLength": 500}),
 ]
 DeckTitle = Annotated[
     str, StringConstraints(min_length=1, max_length=2_000), AfterValidator(tidy_text),
     _at_most(200),
+    Field(description="1 to 200 characters once each run of whitespace becomes one space; "
+                      "control and invisible characters are refused.",
+          json_schema_extra={"maxLength": 200}),
 ]
 
 

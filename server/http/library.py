@@ -21,7 +21,7 @@ from server.http.auth import require_user
 from server.http.schemas import json_model
 from server.keys import LIBRARY
 from server.store.export import deck_apkg, deck_csv, export_filename
-from server.store.models import Deck, Flashcard, RatingName, StudySettings
+from server.store.models import Deck, Flashcard, RatingName, SettingsUpdate, StudySettings
 
 routes = web.RouteTableDef()
 
@@ -211,13 +211,9 @@ async def get_settings(request: web.Request) -> web.Response:
 @routes.put("/api/settings")
 async def put_settings(request: web.Request) -> web.Response:
     user = require_user(request)
-    body = await read_json_object(request)
-    if "desiredRetention" not in body:  # a PUT replaces the settings: say what is missing
-        raise ValidationFailed(
-            "Desired retention must be a number from 0.70 to 0.97.",
-            details=[{"field": "desiredRetention", "message": "required"}],
-        )
-    settings = _parse(
-        StudySettings, body, "Desired retention must be a number from 0.70 to 0.97."
+    update = _parse(
+        SettingsUpdate, await read_json_object(request),
+        "Desired retention must be a number from 0.70 to 0.97.",
     )
+    settings = StudySettings(desired_retention=update.desired_retention)
     return json_model(await request.app[LIBRARY].save_settings(user.id, settings))

@@ -90,10 +90,17 @@ class ReviewOutcome(WireModel):
     review: ReviewRecord
 
 
+DesiredRetention = Annotated[float, Field(ge=0.70, le=0.97, allow_inf_nan=False, strict=True)]
+
+
 class StudySettings(WireModel):
-    desired_retention: Annotated[
-        float, Field(ge=0.70, le=0.97, allow_inf_nan=False, strict=True)
-    ] = 0.90
+    desired_retention: DesiredRetention = 0.90
+
+
+class SettingsUpdate(WireModel):
+    """``PUT /api/settings``: a PUT replaces the settings, so every field is required."""
+
+    desired_retention: DesiredRetention
 
 
 class SkillTreeSummary(RowModel):
