@@ -62,6 +62,21 @@ def backoff_s(
     return delay
 
 
+def _in_stages(jobs: list[list[Statement]]) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """The statements of many jobs as few pipelined ``executemany`` calls: every job's first
+    statement (grouped by SQL), then every job's second, and so on. A job's statements still
+    run in its own order (a deck before its cards); different jobs' rows never depend on one
+    another. One round trip per group instead of one per statement: a batch of 200 finished
+    flashcard jobs was 400 round trips, in series, inside one transaction."""
+    stages: list[dict[str, list[tuple[Any, ...]]]] = []
+    for statements in jobs:
+        for depth, (sql, args) in enumerate(statements):
+            if depth == len(stages):
+                stages.append({})
+            stages[depth].setdefault(sql, []).append(args)
+    return [(sql, rows) for stage in stages for sql, rows in stage.items()]
+
+
 @dataclass(frozen=True)
 class RateInfo:
     """The user's quota for a job type after this enqueue: ``remaining`` jobs may still be
@@ -405,10 +420,8 @@ class JobQueue:
         else:
             async with self.pool.acquire() as conn, conn.transaction():
                 held = {r["id"] for r in await conn.fetch(q.COMPLETE_BATCH, *args)}
-                for completion in batch:
-                    if completion.job.id in held:
-                        for statement, args_ in completion.statements:
-                            await conn.execute(statement, *args_)
+                for sql, rows in _in_stages([c.statements for c in batch if c.job.id in held]):
+                    await conn.executemany(sql, rows)
         return [JobStatus.COMPLETED if c.job.id in held else None for c in batch]
 
     async def requeue(

@@ -96,7 +96,16 @@ RETURNING id
 # answered jobs only.
 COMPLETE_BATCH = "SELECT id FROM cardforge_complete($1::uuid[], $2::int[], $3, $4, $5)"
 
-REPORT_PROGRESS = f"UPDATE background_jobs SET progress = $4 WHERE {FENCE} RETURNING id"
+# Progress commits without waiting for its WAL flush: a NOTIFYing commit holds PostgreSQL's
+# server-wide notify lock until its flush is done, so a thousand jobs reporting progress at
+# once queued one fsync (~3 ms here) each behind one another. A database crash can only lose
+# a progress note that the completion or the next note replaces anyway.
+REPORT_PROGRESS = f"""
+UPDATE background_jobs SET progress = $4
+FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit(setting)
+WHERE {FENCE}
+RETURNING id
+"""
 
 REQUEUE_JOB = f"""
 UPDATE background_jobs SET
