@@ -82,6 +82,16 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--peer", choices=["pgqueuer"],
                        help="the queue beside this peer in one run and one database: drain "
                             "and idle pickup as ratios (pip install 'cardforge[bench]')")
+    bench.add_argument("--inflight", action="store_true",
+                       help="instead (or with --peer, where it is on): N jobs with a fake LLM "
+                            "of fixed latency, calls in flight and jobs/s; event-loop lag "
+                            "while offline jobs work on 100k-character texts")
+    bench.add_argument("--inflight-jobs", type=int, default=1000,
+                       help="with --inflight: jobs, and workers (default 1000)")
+    bench.add_argument("--llm-latency", type=float, default=2.0,
+                       help="with --inflight: the fake LLM's seconds per call (default 2)")
+    bench.add_argument("--all", action="store_true", dest="all_figures",
+                       help="with --peer: also --sse (5000 unless given) and --http")
     bench.add_argument("--json", metavar="FILE", dest="json_file",
                        help="also write the figures as JSON to FILE")
     return parser
@@ -123,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(
             offline_generation_speed(args.offline, chars=args.chars, repeat=max(args.repeat, 5))
         )
-    if args.command == "bench" and args.peer:
+    if args.command == "bench" and (args.peer or args.inflight):
         # the bench works in scratch databases of its own: the configured one is not migrated
         return asyncio.run(_with_database(settings, _throughput_bench(args), migrate=False))
     if args.command == "bench" and (args.sse or args.http):
@@ -166,23 +176,44 @@ def _edge_bench(args: argparse.Namespace) -> Callable[[str], Awaitable[int]]:
 
 
 def _throughput_bench(args: argparse.Namespace) -> Callable[[str], Awaitable[int]]:
-    """Issue 10's figures in one run: the queue beside its peer."""
+    """Issue 10's figures in one run: the queue beside its peer, calls in flight, event-loop
+    lag (and with --all the HTTP edge's), then one table of them all against the targets."""
 
     async def action(dsn: str) -> int:
+        from server.bench.http import WrkMissing, http_bench, print_http
+        from server.bench.inflight import inflight_bench, print_inflight
+        from server.bench.loop_lag import loop_lag_bench, print_loop_lag
         from server.bench.peer import PeerMissing, peer_bench, print_peer
+        from server.bench.report import print_summary
+        from server.bench.sse import print_sse, sse_bench
 
         figures: dict[str, Any] = {}
-        workers = (args.workers or [64])[0]
-        print("cardforge bench --peer " + args.peer + ":", flush=True)
-        try:
-            figures["queue"] = await peer_bench(
-                dsn, peer=args.peer, jobs=args.jobs, workers=workers,
-                samples=args.latency_samples, repeat=args.repeat,
-            )
-        except (PeerMissing, ValueError) as err:
-            print(f"cardforge: {err}", file=sys.stderr)
-            return 2
-        print_peer(figures["queue"])
+        print(f"cardforge bench{' --peer ' + args.peer if args.peer else ''}"
+              f"{' --all' if args.all_figures else ''}:", flush=True)
+        if args.peer:
+            try:
+                figures["queue"] = await peer_bench(
+                    dsn, peer=args.peer, jobs=args.jobs, workers=(args.workers or [64])[0],
+                    samples=args.latency_samples, repeat=args.repeat,
+                )
+            except (PeerMissing, ValueError) as err:
+                print(f"cardforge: {err}", file=sys.stderr)
+                return 2
+            print_peer(figures["queue"])
+        figures["inflight"] = await inflight_bench(dsn, args.inflight_jobs, args.llm_latency)
+        print_inflight(figures["inflight"])
+        figures["loop_lag"] = await loop_lag_bench(dsn)
+        print_loop_lag(figures["loop_lag"])
+        if args.all_figures or args.sse:
+            figures["sse"] = await sse_bench(dsn, args.sse or 5000)
+            print_sse(figures["sse"])
+        if args.all_figures or args.http:
+            try:
+                figures["http"] = await http_bench(dsn, args.seconds)
+                print_http(figures["http"])
+            except WrkMissing as err:
+                print(f"  HTTP: skipped ({err})", flush=True)
+        print_summary(figures)
         if args.json_file:
             with open(args.json_file, "w", encoding="utf-8") as out:
                 json.dump(figures, out, indent=2)
