@@ -17,6 +17,7 @@ from rapidfuzz import fuzz
 
 from handlers.providers.extract import (
     CONNECTIVES,
+    GENERIC_NOUNS,
     STOPWORDS,
     Document,
     Vocabulary,
@@ -92,30 +93,7 @@ _PERSON_NOUNS = word_set(
     """
 )
 _TIME_WORDS = word_set("today tomorrow yesterday next last week weeks month year time now")
-# Everyday nouns: a blank on one ("copied by ____" -> "hand") tests the idiom, not the
-# material, unless the material makes it one of its terms (see _generic_blank).
-_GENERIC_NOUNS = word_set(
-    """
-    hand hands head heads eye eyes face faces foot feet arm arms leg legs back side sides
-    body man men woman women people person persons child children boy girl friend friends
-    family families home homes house houses room rooms door doors window windows wall walls
-    floor table tables chair bed car cars road roads street streets city cities town towns
-    village country countries world land place places end ends top bottom front middle edge
-    thing things stuff day days night nights week weeks month months year years hour hours
-    minute minutes moment moments morning evening afternoon age ages life lives death work
-    job jobs money business company companies group groups team problem problems question
-    questions answer answers idea ideas fact facts reason reasons result results matter
-    kind kinds sort sorts type types lot lots number numbers part parts piece pieces bit
-    bits amount amounts level levels course line lines word words name names story stories
-    book books page pages paper letter letters note notes list lists set sets order
-    example examples case cases point points way ways means method methods step steps
-    area areas region size shape colour color colors colours sample samples item items
-    use uses help change changes effect effects form forms kind version versions view
-    sense mind heart voice ground
-    surface inside outside beginning start whole half quarter couple pair pairs
-    everyone everything something someone anything nothing others member members
-    """
-)
+
 _NAME_LINKS = word_set("of the de da van von der du le la and")
 _BE = word_set("is are was were")
 
@@ -331,7 +309,7 @@ def _weak_blank(text: str, answer: str, source: LintSource) -> bool:
     if len(words) > 1 and _ends_in_verb(words[-1].lower(), text):
         return True
     if len(words) == 1:
-        if lower in STOPWORDS or lower in _PRONOUNS or lower in _VAGUE_NOUNS:
+        if lower in STOPWORDS or lower in _PRONOUNS or lower in _VAGUE_NOUNS or lower in _ADVERBS:
             return True
         before = text.partition(BLANK)[0].split()
         after_article = bool(before) and before[-1].lower() in _DETERMINERS
@@ -346,6 +324,11 @@ def _weak_blank(text: str, answer: str, source: LintSource) -> bool:
 
 
 _DETERMINERS = word_set("the a an its their his her this these those each every")
+# "the branch moves ____ to the new commit" -> "forward": a direction, not a fact.
+_ADVERBS = word_set(
+    "forward forwards backward backwards back away up down out off around together apart "
+    "ahead aside along onward upward upwards downward downwards inward outward"
+)
 
 
 def _ends_in_verb(last: str, text: str) -> bool:
@@ -386,7 +369,7 @@ def _generic_blank(answer: str, source: LintSource) -> bool:
     if len(words) != 1 or not words[0].islower():
         return False
     lower = words[0].strip(".,;:")
-    if lower not in _GENERIC_NOUNS:
+    if lower not in GENERIC_NOUNS:
         return False
     stem = lower.removesuffix("es") if lower.endswith("ses") else lower.removesuffix("s")
     uses = sum(source.words.count(f" {form} ") for form in {stem, stem + "s", lower})

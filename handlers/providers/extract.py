@@ -65,6 +65,33 @@ CONNECTIVES = word_set(
     """
 )
 
+# Everyday nouns: a blank on one ("copied by ____" -> "hand") tests the idiom, not the
+# material, unless the material makes it one of its terms (card_lint._generic_blank); and
+# one capitalised at a sentence start ("Humans can hear ...") is no name.
+GENERIC_NOUNS = word_set(
+    """
+    hand hands head heads eye eyes face faces foot feet arm arms leg legs back side sides
+    body man men woman women people person persons child children boy girl friend friends
+    family families home homes house houses room rooms door doors window windows wall walls
+    floor table tables chair bed car cars road roads street streets city cities town towns
+    village country countries world land place places end ends top bottom front middle edge
+    thing things stuff day days night nights week weeks month months year years hour hours
+    minute minutes moment moments morning evening afternoon age ages life lives death work
+    job jobs money business company companies group groups team problem problems question
+    questions answer answers idea ideas fact facts reason reasons result results matter
+    kind kinds sort sorts type types lot lots number numbers part parts piece pieces bit
+    bits amount amounts level levels course line lines word words name names story stories
+    book books page pages paper letter letters note notes list lists set sets order
+    example examples case cases point points way ways means method methods step steps
+    area areas region size shape colour color colors colours sample samples item items
+    use uses help change changes effect effects form forms kind version versions view
+    sense mind heart voice ground
+    surface inside outside beginning start whole half quarter couple pair pairs
+    everyone everything something someone anything nothing others member members
+    humans animals plants scientists researchers experts
+    """
+)
+
 # Every pattern here runs on user text, so each must be linear in its input: a scan that
 # fails must not be retried from every later position over the same characters. Two rules
 # keep them so (issue 7: "# a" + 1000 spaces + "b" froze the event loop for seconds):
@@ -79,6 +106,9 @@ _BULLET = re.compile(r"^(?:[-*+•]|\d{1,3}[.)])\s+(.*)$")
 _NUMBERED_SECTION = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,5})[.)]?\s+(\S.{0,78})$")
 _SENTENCE_END = re.compile(r"(?<![.!?])[.!?]++[\"'\u201d\u2019)\]]*+\s+")
 _DOTTED_INITIALISM = re.compile(r"(?:[a-z]\.)+[a-z]")
+# What the author marked as a term: "**osmosis**", "`git switch`". Bounded and closed by a
+# class that excludes the mark, so a scan never retries over the same characters.
+_MARKED = re.compile(r"\*\*([^*\n]{1,80})\*\*|`([^`\n]{1,80})`")
 # "**Term**: definition", "Term: definition", "Term - definition": one glossary entry. Each
 # such line is a block of its own even with no blank line between entries.
 GLOSSARY_LINE = re.compile(
@@ -116,6 +146,7 @@ class Block:
     level: int = 0
     markdown: bool = False
     cells: tuple[tuple[str, str], ...] = ()
+    marked: tuple[str, ...] = ()  # spans the author set in bold or as code, as cleaned
 
 
 @dataclass(frozen=True)
@@ -319,7 +350,11 @@ class _BlockBuilder:
     def _add(self, kind: BlockKind, raw: str, *, level: int = 0, markdown: bool = False) -> None:
         text = clean_inline(raw)
         if text:
-            self.blocks.append(Block(kind, raw, text, len(self.blocks), level, markdown))
+            marked = tuple(
+                clean_inline(m.group(1) or m.group(2)) for m in _MARKED.finditer(raw)
+            )
+            self.blocks.append(Block(kind, raw, text, len(self.blocks), level, markdown,
+                                     marked=marked))
 
 
 def atx_heading(line: str) -> tuple[int, str] | None:

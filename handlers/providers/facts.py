@@ -98,7 +98,17 @@ _NAMING = re.compile(
 )
 _DEFINED = re.compile(r"^(?P<x>.+?) (?P<be>is|are) defined as (?P<y>.+)$")
 _REFERS = re.compile(r"^(?P<x>.+?) (?P<verb>refers|refer) to (?P<y>.+)$")
-_MEANS = re.compile(r"^(?P<x>.+?) (?P<verb>means|mean) (?P<y>.+)$")
+_MEANS = re.compile(r"^(?P<x>.+?) (?P<verb>means|mean|meant) (?P<y>.+)$")
+# "The city of Lubeck, founded in 1143, became the leading city": a change of role.
+_BECAME = re.compile(
+    r"^(?P<x>[^,;:]{1,80}?)(?:, [^;]{3,160}?,)? (?P<verb>became|becomes) (?P<y>[^;]+)$"
+)
+# "the only metal", "the largest kontor", "the first emperor": a description of one thing,
+# so the card asks for the thing.
+_UNIQUE = re.compile(
+    r"^the (?:[a-z]+est|first|second|third|last|only|main|leading|chief|principal|primary"
+    r"|most [a-z]+|best|worst|sole) "
+)
 _CONSISTS = re.compile(r"^(?P<x>.+?) (?P<verb>consists|consist) of (?P<y>.+)$")
 _MADE_OF = re.compile(r"^(?P<x>.+?) (?P<be>is|are) (?P<verb>made up|composed) of (?P<y>.+)$")
 _BY_WHOM = re.compile(
@@ -117,7 +127,7 @@ _WHEN_DONE = re.compile(
 _PASSIVE = re.compile(
     r"^(?P<x>[^,;:]+?) (?P<be>is|are|was|were) (?:(?:first|usually|often|mainly|also) )?"
     r"(?P<verb>[a-z]+(?:ed|en|wn)|cast|made|built|held|found|kept|sold|brought|taught|set)"
-    r" (?P<prep>from|of|in|into|with|for|as|on) (?P<y>[^;]+)$"
+    r" (?P<prep>from|of|in|into|with|for|as|on|by) (?P<y>[^;]+)$"
 )
 _PASSIVE_BLOCK = word_set("known called named termed defined composed born based located used")
 # ", a goldsmith from Mainz," between a name and its verb hides the verb from the readers.
@@ -149,10 +159,15 @@ _ANSWER_CUTS = re.compile(
     r"| and (?=[a-z]+s (?:within|to|in|at|by|with|the|a|an)\b)"
     # "amperes, named after Ampere": a comma and a participle start a reduced clause.
     r"|, (?=[a-z]+(?:ed|en|wn) )"
+    r"|, (?=[a-z]{2,20}ing (?:to|in|on|at|from|with|into|the|a|an)\b)"
     # ", the Second Estate was the nobility": a comma opening a new clause.
     r"|, (?=(?:the |a |an )?[\w-]+(?: [\w-]+){0,3} (?:is|are|was|were) )"
 )
 _MAX_ANSWER_WORDS = 22
+_ADJECTIVE_PARTICIPLE = re.compile(
+    r"[a-z]{2,30}(?:ed|en|wn) (?!(?:after|by|in|into|from|for|with|to|at|on|as|of|the|a|an)\b)"
+    r"[a-z]"
+)
 # Longer sentences are never read for facts: a fact card quotes at most ~50 words, and the
 # bound keeps every pattern below cheap however a hostile sentence is built.
 MAX_FACT_SENTENCE_CHARS = 500
@@ -379,8 +394,39 @@ def _means(text: str, vocab: Vocabulary) -> Fact | None:
     m = _MEANS.match(text)
     if not m or not _subject_ok(m["x"], max_words=8):
         return None
-    aux = "does" if m["verb"] == "means" else "do"
+    aux = {"means": "does", "mean": "do", "meant": "did"}[m["verb"]]
     return _fact(f"What {aux} {question_subject(m['x'], vocab)} mean?", m["y"], m["x"])
+
+
+def _became(text: str, vocab: Vocabulary) -> Fact | None:
+    m = _BECAME.match(text)
+    if not m or not _subject_ok(m["x"], max_words=8):
+        return None
+    answer = trim_answer(m["y"])
+    if answer is None or len(answer.split()) > 12:
+        return None
+    if _UNIQUE.match(answer) and _names_something(m["x"], vocab):
+        return _asked_for_subject(m["x"], m["verb"], answer)
+    aux = "did" if m["verb"] == "became" else "does"
+    question = f"What {aux} {question_subject(m['x'], vocab)} become?"
+    return Fact(question, answer, m["x"], FactKind.DEFINITION)
+
+
+def _asked_for_subject(subject: str, verb: str, description: str) -> Fact:
+    """ "Mercury is the only metal that ..." -> "What is the only metal that ...?" -> Mercury:
+    a description of one thing asks for the thing, the name being what a reader learns."""
+    asker = "Who" if describes_a_person(description) else "What"
+    return Fact(f"{asker} {verb} {description}?", subject.strip(), description, FactKind.NAMING)
+
+
+def _names_something(subject: str, vocab: Vocabulary) -> bool:
+    """Does the subject hold a name ("The city of Lubeck", "Mercury"), not only a common
+    noun capitalised at the sentence start ("The league")?"""
+    words = subject.split()
+    if any(w[:1].isupper() for w in words[1:]):
+        return True
+    first = words[0] if words else ""
+    return len(words) == 1 and first[:1].isupper() and first.lower() not in vocab.lowercase
 
 
 def _consists(text: str, vocab: Vocabulary) -> Fact | None:
@@ -435,8 +481,45 @@ def _passive(text: str, vocab: Vocabulary) -> Fact | None:
     answer = trim_answer(m["y"])
     if answer is None or len(answer.split()) > 12:
         return None
-    question = f"What {m['be']} {question_subject(m['x'], vocab)} {m['verb']} {m['prep']}?"
+    asker = "What"
+    if m["prep"] == "by" and answer[:1].isupper() and _is_name(answer, vocab):
+        asker = "Who"  # "The law was written by Solon": an agent with a name is a person
+    question = f"{asker} {m['be']} {question_subject(m['x'], vocab)} {m['verb']} {m['prep']}?"
     return Fact(question, answer, m["x"], FactKind.DEFINITION)
+
+
+# "An octopus has three hearts": a count, asked as one.
+_NUMBER_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty"
+    "|hundreds|thousands|millions|dozens"
+)
+_COUNT = (
+    r"(?:(?:about|around|over|nearly|roughly|some|more than|at least) )?"
+    rf"(?:\d[\d,.]{{0,15}}|{_NUMBER_WORDS})"
+)
+_HAS_COUNT = re.compile(
+    rf"^(?P<x>[^,;:]{{1,60}}?) (?P<verb>has|have|had) (?P<n>{_COUNT})"
+    r" (?P<what>[a-z][a-z -]{1,40}?)(?=$|,| in | on | at | that | which | of )"
+)
+_THERE_ARE = re.compile(
+    rf"^There (?P<be>are|were|is|was) (?P<n>{_COUNT}) (?P<what>[a-z][a-z -]{{1,40}}?)"
+    r"(?=$|,| in | on | at | that | which | and )"
+)
+
+
+def _counted(text: str, vocab: Vocabulary) -> Fact | None:
+    """ "An octopus has three hearts" -> "How many hearts does an octopus have?" -> "three";
+    "There are about 300 species of octopus" -> "How many species of octopus are there?"."""
+    if m := _THERE_ARE.match(text):
+        be = "is" if m["be"] == "is" else "are" if m["be"] == "are" else "were"
+        question = f"How many {m['what'].strip()} {be} there?"
+        return Fact(question, m["n"], m["what"], FactKind.DEFINITION)
+    m = _HAS_COUNT.match(text)
+    if not m or not _subject_ok(m["x"], max_words=6):
+        return None
+    aux = {"has": "does", "have": "do", "had": "did"}[m["verb"]]
+    question = f"How many {m['what'].strip()} {aux} {question_subject(m['x'], vocab)} have?"
+    return Fact(question, m["n"], m["x"], FactKind.DEFINITION)
 
 
 def _without_apposition(text: str, vocab: Vocabulary) -> Fact | None:
@@ -455,6 +538,8 @@ def _is_a(text: str, vocab: Vocabulary) -> Fact | None:
     answer = trim_answer(m["y"])
     if answer is None or (len(answer.split()) == 1 and answer.islower()):
         return None  # "Shield volcanoes are broad": a description, not what they are
+    if _UNIQUE.match(answer) and len(answer.split()) <= 12 and _names_something(m["x"], vocab):
+        return _asked_for_subject(m["x"], m["be"], answer)
     asker = "Who" if describes_a_person(answer) else "What"
     question = f"{asker} {m['be']} {question_subject(m['x'], vocab)}?"
     return Fact(question, answer, m["x"], FactKind.DEFINITION)
@@ -485,6 +570,8 @@ _READERS = (
     _who_did,
     _without_apposition,
     _when_done,
+    _became,
+    _counted,
     _passive,
     _is_a,
 )
@@ -502,7 +589,15 @@ def _fact(question: str, predicate: str, subject: str) -> Fact | None:
 
 def trim_answer(predicate: str) -> str | None:
     """One fact, briefly: cut at the first clause break, bound the length."""
-    answer = _ANSWER_CUTS.split(predicate, maxsplit=1)[0]
+    # The first clause break; a participle before a noun is an adjective, not a reduced
+    # clause: "a continuous, directed movement" is one phrase, "hertz, named after" two.
+    answer = predicate
+    for cut in _ANSWER_CUTS.finditer(predicate):
+        after = _ADJECTIVE_PARTICIPLE.match(predicate, cut.end())
+        if cut.group() == ", " and after is not None:
+            continue
+        answer = predicate[: cut.start()]
+        break
     answer = answer.strip().rstrip(".,;:!?").strip()
     if len(answer.split()) > _MAX_ANSWER_WORDS - 2 and ", " in answer:
         head = answer.split(", ", 1)[0]

@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from handlers.providers.extract import CONNECTIVES, STOPWORDS, WORD, word_set
+from handlers.providers.extract import CONNECTIVES, GENERIC_NOUNS, STOPWORDS, WORD, word_set
 
 _MAX_GRAM = 3
 _HEADING_BOOST = 1.5
@@ -73,6 +73,12 @@ class KeyTerms:
                     as_phrase[key] += 1
             df.update(seen)
         heading_words = {w.lower() for h in headings for w in WORD.findall(h)}
+        # A capital only at a sentence start marks the position: "Lyon and Marseille are
+        # ..." opens with a name, "Humans can hear ..." with an everyday noun.
+        mid_capital = {
+            w.lower() for sentence in sentences for w in WORD.findall(sentence)[1:]
+            if w[:1].isupper()
+        }
         n_docs = max(len(sentences), 1)
         enclosing = _enclosing_counts(tf)
         self._terms: dict[str, Term] = {}
@@ -91,7 +97,9 @@ class KeyTerms:
                 score *= _HEADING_BOOST
             surface = _preferred_surface(surfaces[key])
             # A noun heads a phrase in most of its uses; "states" ("the law states") rarely.
-            is_name = surface[:1].isupper() and len(words) == 1
+            is_name = surface[:1].isupper() and len(words) == 1 and (
+                key in mid_capital or key not in GENERIC_NOUNS
+            )
             nounish = is_name or (as_phrase[key] > 0 and 2 * as_phrase[key] >= count)
             self._terms[key] = Term(key, surface, score, len(words), nounish)
         self.ranked: list[Term] = sorted(self._terms.values(), key=lambda t: (-t.score, t.key))

@@ -41,6 +41,7 @@ from handlers.providers.extract import (
     words_of,
 )
 from handlers.providers.facts import (
+    Fact,
     FactKind,
     fact_from_sentence,
     glossary_fact,
@@ -321,7 +322,9 @@ def _fact_cards(doc: Document, terms: KeyTerms, section: dict[int, int]) -> list
     for sentence in doc.sentences:
         if not _FACT_WORDS[0] <= sentence.words <= _FACT_WORDS[1]:
             continue
-        fact = fact_from_sentence(sentence.text, doc.vocabulary)
+        fact = fact_from_sentence(sentence.text, doc.vocabulary) or _first_clause_fact(
+            sentence.text, doc
+        )
         if fact is None:
             continue
         score = _relevance(sentence.text, terms) - _KIND_ORDER[fact.kind]
@@ -388,6 +391,15 @@ def _tables(doc: Document) -> list[list[Block]]:
     return tables
 
 
+def _first_clause_fact(text: str, doc: Document) -> Fact | None:
+    """ "Loudness is measured in decibels (dB); a sound of 120 dB ...": the first of two
+    clauses read on its own, its answer still a span of the sentence."""
+    first, semicolon, _ = text.partition("; ")
+    if not semicolon or len(first.split()) < _FACT_WORDS[0]:
+        return None
+    return fact_from_sentence(first, doc.vocabulary)
+
+
 def _cloze_cards(
     doc: Document, terms: KeyTerms, section: dict[int, int], selection: _Selection
 ) -> list[_Card]:
@@ -396,11 +408,12 @@ def _cloze_cards(
     cards: list[_Card] = []
     previous: Sentence | None = None
     top = terms.ranked[0].score if terms.ranked else 1.0
-    for sentence in doc.sentences:
-        context = previous if previous is not None and previous.block == sentence.block else None
-        previous = sentence
-        if _unit(sentence.position) in selection.sentences:
+    for whole in doc.sentences:
+        context = previous if previous is not None and previous.block == whole.block else None
+        previous = whole
+        if _unit(whole.position) in selection.sentences:
             continue
+        sentence = _without_connective(whole)
         text = _self_contained(sentence, context)
         if text is None:
             continue
@@ -441,6 +454,24 @@ def _clauses(sentence: Sentence) -> list[Sentence]:
         if k and not _cloze_worthy(clauses[-1], standalone=True):
             return [sentence]
     return clauses
+
+
+# "However, a parcel of deep water takes ...": the statement stands without its link to the
+# sentence before, and is still quoted word for word.
+_DROPPABLE_OPENERS = word_set(
+    "however moreover furthermore nevertheless nonetheless therefore thus consequently "
+    "indeed instead similarly likewise additionally also"
+)
+
+
+def _without_connective(sentence: Sentence) -> Sentence:
+    first, comma, rest = sentence.text.partition(", ")
+    if not comma or first.lower() not in _DROPPABLE_OPENERS or len(rest.split()) < 4:
+        return sentence
+    if rest.split()[0].lower() in _CONTEXT_OPENERS:
+        return sentence  # "However, it ...": still leans on the sentence before
+    return Sentence(text=rest[:1].upper() + rest[1:], block=sentence.block,
+                    position=sentence.position)
 
 
 def _self_contained(sentence: Sentence, context: Sentence | None) -> str | None:
@@ -492,10 +523,12 @@ _NUMBER_SPAN = re.compile(
     r"(?: ?(?:%|\u00b0C|\u00b0F|BC|BCE|AD|CE)(?![\w]))?(?!\w|,\d|\.\d)"
 )
 _WEIGHT = {
+    "marked": 5.5,  # set in bold or as code by the author: the term the line is about
     "named": 5.0,
     "apposed": 4.5,
     "names": 3.5,
     "measure": 3.0,
+    "subject": 3.0,
     "year": 2.5,
     "name": 2.0,
     "number": 1.5,
@@ -515,6 +548,13 @@ def _cloze_options(
     offset = len(text) - len(sentence.text)  # the blank goes in the sentence, not its context
     relevance = _relevance(sentence.text, terms) / top
     spans: list[tuple[float, int, int]] = []
+    for marked in doc.blocks[sentence.block].marked:
+        at = _whole_word_at(text, marked, offset)
+        if at is not None:
+            spans.append((_WEIGHT["marked"], at, at + len(marked)))
+    subject = _subject_span(text, offset)
+    if subject is not None:
+        spans.append((_WEIGHT["subject"], *subject))
     for m in _NAMED.finditer(text, offset):
         start, end = m.start("t"), m.end("t")
         if m.group("stop") and " " in m.group("t") and text.count(m.group("t")) < 2:
@@ -525,6 +565,7 @@ def _cloze_options(
     for m in _NAME_SPAN.finditer(text, offset):
         span = _name_span(m, doc, at_start=m.start() == offset)
         if span is not None:
+            span = _with_head_noun(text, *span)
             spans.append((_WEIGHT["names" if " " in text[span[0]:span[1]] else "name"], *span))
     for m in _NUMBER_SPAN.finditer(text, offset):
         raw = m.group()
@@ -551,6 +592,65 @@ def _cloze_options(
         if card is not None:
             cards.append(card)
     return cards
+
+
+_SUBJECT_VERBS = word_set(
+    "is are was were has have had can could may might will would should must does did"
+)
+
+
+def _subject_span(text: str, offset: int) -> tuple[int, int] | None:
+    """ "A [fast-forward merge] simply moves ...": the noun phrase a sentence opens with,
+    between its article and its verb, is what the sentence is about."""
+    words = text[offset:].split(" ", 6)
+    if len(words) < 4 or words[0] not in {"A", "An", "The"}:
+        return None
+    phrase: list[str] = []
+    for word in words[1:5]:
+        lower = word.lower()
+        verb = lower in _SUBJECT_VERBS or (
+            bool(phrase) and lower.endswith("s") and not lower.endswith(("ss", "us", "is"))
+            and not phrase[-1].endswith("s")
+        )
+        if verb or (phrase and lower.endswith("ly")):
+            break
+        if not word.replace("-", "").isalpha() or lower in STOPWORDS or len(phrase) == 3:
+            return None
+        phrase.append(word)
+    else:
+        return None
+    if not phrase:
+        return None
+    start = offset + len(words[0]) + 1
+    return start, start + len(" ".join(phrase))
+
+
+_HEAD_NOUN = re.compile(
+    r" ([a-z]{3,20})(?=[,.;:]| (?:is|are|was|were|has|had|can|[a-z]{2,20}s) |$)"
+)
+
+
+def _with_head_noun(text: str, start: int, end: int) -> tuple[int, int]:
+    """ "the [Doppler] effect," -> "the [Doppler effect],": a name that modifies the noun
+    after it ("the Coriolis effect deflects") is one term with it."""
+    if not text[:start].endswith(("the ", "The ")):
+        return start, end
+    head = _HEAD_NOUN.match(text, end)
+    if head is None or head.group(1) in STOPWORDS or head.group(1).endswith("ly"):
+        return start, end
+    return start, head.end(1)
+
+
+def _whole_word_at(text: str, phrase: str, offset: int) -> int | None:
+    """Where ``phrase`` stands once in ``text`` (from ``offset``) as whole words, or None."""
+    if len(phrase.split()) > 4 or not phrase.strip():
+        return None
+    at = text.find(phrase, offset)
+    if at == -1 or text.find(phrase, at + 1) != -1:
+        return None
+    end = at + len(phrase)
+    joined = text[at - 1 : at] if at else "", text[end : end + 1]
+    return None if any(c and (c.isalnum() or c in "-_") for c in joined) else at
 
 
 def _name_span(match: re.Match[str], doc: Document, *, at_start: bool) -> tuple[int, int] | None:
