@@ -23,7 +23,7 @@ from server.http.events import JobStream
 from server.http.schemas import FlashcardList, JobPage, json_model
 from server.keys import HUB, JOBS, LIBRARY, QUEUE, SETTINGS
 from server.queue.engine import Enqueued
-from server.queue.jobs import Job, JobStatus, job_summary
+from server.queue.jobs import JobStatus, job_summary
 
 routes = web.RouteTableDef()
 
@@ -74,8 +74,9 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def encode_cursor(job: Job) -> str:
-    raw = f"{job.created_at.isoformat()}|{job.id}".encode()
+def encode_cursor(created_at: datetime, row_id: UUID) -> str:
+    """The ``next`` of a page of jobs or decks: the (created_at, id) its last row has."""
+    raw = f"{created_at.isoformat()}|{row_id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -134,7 +135,9 @@ async def list_jobs(request: web.Request) -> web.Response:
         limit=query.limit,
         before=before,
     )
-    next_cursor = encode_cursor(jobs[-1]) if len(jobs) == query.limit else None
+    next_cursor = (
+        encode_cursor(jobs[-1].created_at, jobs[-1].id) if len(jobs) == query.limit else None
+    )
     return json_model(JobPage(jobs=[job_summary(job) for job in jobs], next=next_cursor))
 
 
