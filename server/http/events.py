@@ -17,9 +17,12 @@ from. This keeps three things true at once:
   keeps, it is dropped, and its browser reconnects with Last-Event-ID and is caught up from
   the table, not from a buffer.
 
-Per stream the process keeps a subscription (a queue of at most SUBSCRIBER_QUEUE_SIZE tiny
-signals and two integers) and the connection itself; event bytes are encoded once and
-shared.
+Per stream the process keeps a subscription (a count of pending changes and a control
+slot) and the connection itself; event bytes are encoded once and shared. When the feed has
+read a change, the hub writes it straight to every stream that is waiting with nothing
+pending, in one loop (``JobStream.deliver_now``): one change costs one socket write per
+stream and no task switch. A stream that is busy, behind, or whose client is not reading is
+signalled instead and writes for itself.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import enum
 import logging
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -44,6 +47,9 @@ from server.queue.jobs import Job, JobStatus, job_summary
 log = logging.getLogger(__name__)
 
 SUBSCRIBER_QUEUE_SIZE = 64
+# The hub writes an event for a waiting stream itself only while the client keeps up: with
+# more than this unsent, the stream writes for itself and waits on the socket (then drops).
+DIRECT_WRITE_BACKLOG = 64 * 1024
 RETRY_HINT_MS = 3000
 SHUTDOWN_RETRY_HINT_MS = 1000
 INITIAL_JOBS = 50
@@ -88,7 +94,9 @@ class JobEvent:
     def from_job(cls, job: Job) -> JobEvent:
         return cls(
             job_id=job.id, version=job.version, status=job.status.value,
-            progress_key=orjson.dumps(job.progress),
+            # a copy of exact size: orjson's own bytes keep a 4 KB buffer behind them, and
+            # every stream keeps the key of each job it sent
+            progress_key=bytes(memoryview(orjson.dumps(job.progress))),
             data=job_summary(job).model_dump_json(by_alias=True).encode(),
         )
 
@@ -108,33 +116,91 @@ class JobEvent:
         return b"event: %s\nid: %d\ndata: %s\n\n" % (name, self.version, self.data)
 
 
-@dataclass(eq=False)
+# A control signal outranks what is pending: the stream acts on the strongest one.
+_RANK = {Signal.RESYNC: 1, Signal.FAILED: 2, Signal.OVERFLOW: 3, Signal.SHUTDOWN: 4}
+
+
 class Subscription:
-    user_id: UUID
-    job_id: UUID | None
-    queue: asyncio.Queue[Signal] = field(
-        default_factory=lambda: asyncio.Queue(maxsize=SUBSCRIBER_QUEUE_SIZE)
+    """A stream's place in the hub: what it has been told and has not yet acted on.
+
+    Changes are counted, not queued: a stream reads every pending change from the feed in
+    one pass anyway, so only "how many since it last looked" matters, and more than
+    SUBSCRIBER_QUEUE_SIZE of them means the client fell behind. A control signal (resync,
+    failure, overflow, shutdown) replaces the pending changes. No queue object per stream:
+    a counter, a slot and, while the stream waits, one future.
+    """
+
+    __slots__ = (
+        "changes",
+        "control",
+        "deliver",
+        "dropped",
+        "job_id",
+        "on_drop",
+        "user_id",
+        "waiter",
     )
-    dropped: bool = False
-    # Called once when the subscriber is dropped. A stream whose write is parked behind a
-    # full socket never reads its queue again, so the signal alone cannot end it.
-    on_drop: Callable[[], None] | None = None
+
+    def __init__(self, user_id: UUID, job_id: UUID | None) -> None:
+        self.user_id = user_id
+        self.job_id = job_id
+        self.changes = 0
+        self.control: Signal | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.dropped = False
+        # Called once when the subscriber is dropped. A stream whose write is parked behind
+        # a full socket never looks at its signals again, so the signal alone cannot end it.
+        self.on_drop: Callable[[], None] | None = None
+        # Writes the feed's new events to the client at once, from the hub, while the
+        # stream waits with nothing pending; False when it cannot (the stream is then
+        # signalled and writes them itself).
+        self.deliver: Callable[[UserFeed], bool] | None = None
+
+    @property
+    def idle(self) -> bool:
+        """The stream is parked in ``wait`` with nothing pending: nobody else is writing."""
+        return self.waiter is not None and self.changes == 0 and self.control is None
 
     def offer(self, signal: Signal) -> bool:
-        try:
-            self.queue.put_nowait(signal)
-        except asyncio.QueueFull:
+        if signal is not Signal.CHANGED:
+            self.force(signal)
+            return True
+        if self.changes >= SUBSCRIBER_QUEUE_SIZE:
             return False
+        self.changes += 1
+        self._wake()
         return True
 
     def force(self, signal: Signal) -> None:
-        """Deliver a control signal even to a full queue (it replaces the backlog)."""
-        while True:
+        """Deliver a control signal whatever is pending (it replaces the backlog)."""
+        if self.control is None or _RANK[signal] >= _RANK[self.control]:
+            self.control = signal
+        self.changes = 0
+        self._wake()
+
+    def take(self) -> Signal | None:
+        """The strongest pending signal (a control one, else CHANGED), or None."""
+        if self.control is not None:
+            signal, self.control = self.control, None
+            self.changes = 0
+            return signal
+        if self.changes:
+            self.changes = 0
+            return Signal.CHANGED
+        return None
+
+    async def wait(self) -> Signal:
+        while (signal := self.take()) is None:
+            self.waiter = asyncio.get_running_loop().create_future()
             try:
-                self.queue.put_nowait(signal)
-                return
-            except asyncio.QueueFull:
-                self.queue.get_nowait()
+                await self.waiter
+            finally:
+                self.waiter = None
+        return signal
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
 
 
 class FeedGap(Exception):
@@ -340,11 +406,16 @@ class EventHub:
         """The feed has read these events: poke the streams they concern."""
         subs = self._by_user.get(user_id)
         if subs:
-            self._offer(subs, {event.job_id for event in events})
+            self._offer(subs, {event.job_id for event in events}, self._feeds.get(user_id))
 
-    def _offer(self, subs: set[Subscription], job_ids: set[UUID]) -> None:
+    def _offer(self, subs: set[Subscription], job_ids: set[UUID],
+               feed: UserFeed | None = None) -> None:
+        """Tell the streams concerned. A stream waiting with nothing pending gets the feed's
+        events written for it here, in this one loop: no task wakes per stream per change."""
         for sub in list(subs):
             if sub.dropped or (sub.job_id is not None and sub.job_id not in job_ids):
+                continue
+            if feed is not None and sub.idle and sub.deliver is not None and sub.deliver(feed):
                 continue
             if not sub.offer(Signal.CHANGED):
                 self._drop(sub)
@@ -434,10 +505,14 @@ class JobStream:
     async def run(self) -> web.StreamResponse:
         sub = self.hub.subscribe(self.user_id, self.job_id)  # before the first read
         sub.on_drop = self._abort
+        if self.request.version >= (1, 1):
+            # chunked, said so before prepare: deliver_now frames its chunks itself
+            self.response.enable_chunked_encoding()
         try:
             await self.response.prepare(self.request)
             await self._write(b"retry: %d\n\n" % RETRY_HINT_MS)
             await self._catch_up(initial=True)
+            sub.deliver = self.deliver_now
             while not self.finished:
                 await self._next(sub)
         except (ConnectionResetError, StreamEnded):
@@ -455,23 +530,20 @@ class JobStream:
     async def _next(self, sub: Subscription) -> None:
         try:
             async with asyncio.timeout(self.keepalive_s):
-                signal = await sub.queue.get()
+                signal = await sub.wait()  # every pending change at once: one pass
         except TimeoutError:
             await self._write(b": keep-alive\n\n")
             return
-        resync = False
-        while True:
-            if signal is Signal.SHUTDOWN:
-                await self._write(b"retry: %d\n\n" % SHUTDOWN_RETRY_HINT_MS)
-                raise StreamEnded
-            if signal is Signal.OVERFLOW:
-                raise StreamEnded  # the browser reconnects with Last-Event-ID and catches up
-            if signal is Signal.FAILED:
-                raise FeedFailed
-            resync = resync or signal is Signal.RESYNC
-            if sub.queue.empty():  # coalesce a burst into one pass
-                break
-            signal = sub.queue.get_nowait()
+        if signal is Signal.SHUTDOWN:
+            await self._write(b"retry: %d\n\n" % SHUTDOWN_RETRY_HINT_MS)
+            raise StreamEnded
+        if signal is Signal.OVERFLOW:
+            raise StreamEnded  # the browser reconnects with Last-Event-ID and catches up
+        if signal is Signal.FAILED:
+            raise FeedFailed
+        if self.finished:  # deliver_now sent the job's last state: the stream is done
+            return
+        resync = signal is Signal.RESYNC
         feed = self.hub.feed(self.user_id)
         if resync or feed is None:
             await self._catch_up(initial=False)
@@ -510,15 +582,46 @@ class JobStream:
         self.position = max(self.position, position)
 
     async def _send(self, event: JobEvent) -> None:
+        frame = self._framed(event)
+        if frame is not None:
+            await self._write(frame)
+
+    def _framed(self, event: JobEvent) -> bytes | None:
+        """The event's bytes for this stream, recorded as sent; None if it has them."""
         if event.version <= self.last_version:
-            return
-        await self._write(event.frame(self._sent.pop(event.job_id, None)))
+            return None
+        frame = event.frame(self._sent.pop(event.job_id, None))
         self._sent[event.job_id] = (event.status, event.progress_key)
         if len(self._sent) > SENT_JOBS_REMEMBERED:
             del self._sent[next(iter(self._sent))]
         self.last_version = event.version
         if self.job_id is not None and event.terminal:
             self.finished = True
+        return frame
+
+    def deliver_now(self, feed: UserFeed) -> bool:
+        """The feed's new events for this stream, written here and now (called by the hub
+        while the stream's task waits with nothing pending, so no other write is under
+        way). False, with nothing written, if the stream must do it itself: it is further
+        behind than the feed keeps, or its client is not reading what it was sent."""
+        transport = self.request.transport
+        if transport is None or transport.is_closing():
+            return False
+        if transport.get_write_buffer_size() > DIRECT_WRITE_BACKLOG:
+            return False  # the stream's own write then waits on the socket, as it should
+        try:
+            events = feed.events_after(self.position, self.job_id)
+        except FeedGap:
+            return False
+        frames = [frame for event in events if (frame := self._framed(event)) is not None]
+        self.position = max(self.position, feed.cursor)
+        if frames:
+            payload = b"".join(frames)
+            if self.response.chunked:
+                payload = b"%x\r\n%b\r\n" % (len(payload), payload)
+            transport.write(payload)
+        # a job stream's last state went out: False, so the hub wakes the task to end it
+        return not self.finished
 
     def _abort(self) -> None:
         """Drop a client that fell behind: abort (not close: close would wait to flush to a

@@ -340,7 +340,8 @@ def test_cancel_stops_a_running_job_and_offers_to_start_again(
 
     page.get_by_role("button", name="Cancel").click()
 
-    expect(page.get_by_text("You cancelled this.")).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    expect(page.locator("#job-body").get_by_text("You cancelled this.")).to_be_visible(
+        timeout=LIVE_TIMEOUT_MS)
     expect(page.locator('[data-role="status-badge"]')).to_have_text("Cancelled")
     expect(page.get_by_role("button", name="Start again")).to_be_visible()
 

@@ -436,15 +436,27 @@ def test_hub_signals_overflow_to_a_subscriber_that_stops_consuming() -> None:
     hub.publish(change)
     assert dropped_total(metrics) == 1
 
-    hub.close()  # shutdown still reaches a full queue, as its last word
+    assert slow.control is Signal.OVERFLOW and slow.changes == 0  # it replaced the backlog
+    hub.close()  # shutdown still reaches it, as its last word, and outranks the overflow
 
-    def drain(sub: Any) -> list[Signal]:
-        return [sub.queue.get_nowait() for _ in range(sub.queue.qsize())]
+    assert slow.take() is Signal.SHUTDOWN and slow.take() is None
+    assert other_job.take() is Signal.SHUTDOWN  # a per-job subscription hears only its job
+    assert other_job.take() is None
 
-    signals = drain(slow)
-    assert len(signals) == SUBSCRIBER_QUEUE_SIZE
-    assert signals[-2:] == [Signal.OVERFLOW, Signal.SHUTDOWN]
-    assert drain(other_job) == [Signal.SHUTDOWN]  # a per-job subscription hears only its job
+
+def test_pending_changes_are_one_pass_and_a_control_signal_replaces_them() -> None:
+    hub = EventHub(Metrics())
+    user, job = uuid4(), uuid4()
+    sub = hub.subscribe(user, None)
+    for version in range(1, 6):
+        hub.publish({"id": str(job), "userId": str(user), "version": version})
+    assert sub.take() is Signal.CHANGED and sub.take() is None  # five changes, one pass
+    hub.publish({"id": str(job), "userId": str(user), "version": 6})
+    sub.force(Signal.RESYNC)
+    assert sub.take() is Signal.RESYNC and sub.take() is None
+    sub.force(Signal.SHUTDOWN)
+    sub.force(Signal.RESYNC)  # a weaker signal never hides shutdown
+    assert sub.take() is Signal.SHUTDOWN
 
 
 def test_hub_counts_a_slow_subscriber_as_dropped_once() -> None:
