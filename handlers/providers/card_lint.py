@@ -133,7 +133,7 @@ def lint_card(question: str, answer: str, source: LintSource) -> list[Check]:
         flags.append(Check.WEAK_BLANK)
     if cloze and _connective_blank(text, answer):
         flags.append(Check.CONNECTIVE_BLANK)
-    if cloze and _generic_blank(answer, source):
+    if cloze and _generic_blank(text, answer, source):
         flags.append(Check.GENERIC_BLANK)
     if not cloze and _person_asked_with_what(text, answer, source):
         flags.append(Check.PERSON_AS_WHAT)
@@ -362,13 +362,15 @@ def _connective_blank(text: str, answer: str) -> bool:
     return opens and lower.endswith("ly") and len(lower) > 4
 
 
-def _generic_blank(answer: str, source: LintSource) -> bool:
+def _generic_blank(text: str, answer: str, source: LintSource) -> bool:
     """ "copied by ____" -> "hand": an everyday noun the material does not make a term of
-    its own (it would repeat it, bold it, name it in a heading or say "called hand")."""
+    its own (it would repeat it, bold it, name it in a heading or say "called hand"). At
+    a sentence start its capital is only position ("____ have 46 chromosomes": Humans)."""
     words = answer.split()
-    if len(words) != 1 or not words[0].islower():
+    opens = text.lstrip().startswith(BLANK)
+    if len(words) != 1 or not (words[0].islower() or (opens and words[0][1:].islower())):
         return False
-    lower = words[0].strip(".,;:")
+    lower = words[0].strip(".,;:").lower()
     if lower not in GENERIC_NOUNS:
         return False
     stem = lower.removesuffix("es") if lower.endswith("ses") else lower.removesuffix("s")

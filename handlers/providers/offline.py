@@ -231,6 +231,11 @@ def extract_deck(material: str, max_cards: int, *, gate: bool = True) -> Offline
     chosen = selection.take(facts, max_cards)
     clozes = _gated(_cloze_cards(doc, terms, section, selection), lint, deck, gate=gate)
     chosen += selection.take(clozes, max_cards - len(chosen))
+    if len(chosen) < max_cards:
+        reversed_ = _gated(_reversed_definitions(doc, terms, section), lint, deck, gate=gate)
+        chosen += selection.take(reversed_, max_cards - len(chosen))
+    # Question cards first, then clozes, each group in reading order.
+    chosen.sort(key=lambda c: (c.question.startswith(CLOZE_PREFIX), c.order))
     deck.cards = [
         CardDraft(question=c.question, answer=c.answer, source=c.source[:MAX_SOURCE_CHARS])
         for c in chosen
@@ -389,6 +394,52 @@ def _tables(doc: Document) -> list[list[Block]]:
         else:
             tables.append([block])
     return tables
+
+
+def _reversed_definitions(
+    doc: Document, terms: KeyTerms, section: dict[int, int]
+) -> list[_Card]:
+    """ "____ is the rise of cold water from the deep ocean" -> "Upwelling": the definitions
+    asked the other way, term from meaning (a "basic and reversed" note). Taken only when
+    the deck still has room after every other card, each with its own unit so it can sit
+    beside its sentence's question."""
+    cards: list[_Card] = []
+    for sentence in doc.sentences:
+        if not _FACT_WORDS[0] <= sentence.words <= _FACT_WORDS[1]:
+            continue
+        fact = fact_from_sentence(sentence.text, doc.vocabulary)
+        if fact is None or fact.kind is not FactKind.DEFINITION or not fact.question.startswith(
+            "What "
+        ):
+            continue  # "How many hearts ...?" asks a count, not what a term means
+        words = fact.subject.split()
+        if words and words[0].lower() in {"the", "a", "an"}:
+            words = words[1:]
+        if not 1 <= len(words) <= 4:
+            continue
+        subject = " ".join(words)
+        at = _whole_word_at(sentence.text, subject, 0)
+        if at is None or at > len(fact.subject) - len(subject) + 12:
+            continue  # the subject must open the sentence (after its article, an intro)
+        card = _blanked(sentence.text, at, at + len(subject),
+                        _unit(sentence.position, _UNITS_PER_SENTENCE - 1),
+                        _relevance(sentence.text, terms), section[sentence.block],
+                        sentence.block)
+        if card is not None:
+            cards.append(card)
+    first_position = {s.block: s.position for s in reversed(doc.sentences)}
+    for block in doc.blocks:
+        glossary = glossary_fact(block, doc.vocabulary)
+        if glossary is None or block.index not in first_position:
+            continue
+        # "Genotype: the set of alleles ..." -> "What is the term for the set of alleles ...?"
+        question = f"What is the term for {glossary.answer}?"
+        cards.append(
+            _Card(question, glossary.subject, _unit(first_position[block.index],
+                  _UNITS_PER_SENTENCE - 1), _relevance(block.text, terms),
+                  section[block.index], block.text, block.index)
+        )
+    return cards
 
 
 def _first_clause_fact(text: str, doc: Document) -> Fact | None:

@@ -161,3 +161,9 @@ def test_the_new_checks_take_any_answer(answer: str) -> None:
     question = "Fill in the blank: ____, chemists now know that xenon can form compounds."
     flags = lint_card(question, answer, XENON)
     assert isinstance(flags, list)
+
+
+def test_an_everyday_noun_opening_the_sentence_is_generic_despite_its_capital() -> None:
+    source = LintSource.of("Humans have 46 chromosomes, arranged in 23 pairs.")
+    card = ("Fill in the blank: ____ have 46 chromosomes, arranged in 23 pairs.", "Humans")
+    assert Check.GENERIC_BLANK in lint_card(*card, source)

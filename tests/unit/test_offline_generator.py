@@ -503,3 +503,21 @@ async def test_a_connective_linking_to_the_sentence_before_is_left_out_of_the_cl
     cards = await _cards("However, a single parcel of deep water may take about 1,000 years "
                          "to go round the world.")
     assert cards and all(c.question.startswith(CLOZE_PREFIX + "A single") for c in cards)
+
+
+async def test_definitions_are_asked_the_other_way_when_the_deck_has_room() -> None:
+    text = (
+        "# Oceans\n\nUpwelling is the rise of cold water from the deep ocean to the surface.\n\n"
+        "- Salinity: the amount of salt dissolved in a given mass of sea water.\n"
+    )
+    cards = [(c.question, c.answer) for c in await _cards(text)]
+    assert cards == [
+        ("What is Upwelling?", "the rise of cold water from the deep ocean to the surface"),
+        ("What is salinity?", "the amount of salt dissolved in a given mass of sea water"),
+        ("What is the term for the amount of salt dissolved in a given mass of sea water?",
+         "Salinity"),
+        ("Fill in the blank: ____ is the rise of cold water from the deep ocean to the surface.",
+         "Upwelling"),
+    ]
+    # A full deck has no room for them: every other card comes first.
+    assert len(await _cards(text, max_cards=2)) == 2
