@@ -69,10 +69,10 @@ def validate_tree(
     is no cycle), and no node is deeper than ``max_depth`` (the root is depth 1).
     """
     if not nodes:
-        raise InvalidTree("The skill tree has no nodes.")
+        raise InvalidTree("The AI's skill tree had no skills in it.")
     if len(nodes) > MAX_TREE_NODES:
         raise InvalidTree(
-            f"The skill tree has {len(nodes)} nodes; at most {MAX_TREE_NODES} are allowed."
+            f"The AI's skill tree had {len(nodes)} skills; at most {MAX_TREE_NODES} are allowed."
         )
     by_key = _unique_keys(nodes)
     root = _single_root(nodes)
@@ -82,29 +82,41 @@ def validate_tree(
             continue
         if node.parent not in by_key:
             raise InvalidTree(
-                f"Node '{node.key}' names parent '{node.parent}', which is not in the tree."
+                f"The AI's skill tree put {_named(node)} under a skill that is not in the tree."
             )
         children[node.parent].append(node)
     ordered, depth = _preorder(root, children)
     if len(ordered) < len(nodes):
         reached = {n.key for n in ordered}
-        stranded = sorted(n.key for n in nodes if n.key not in reached)
+        stranded = sorted((n for n in nodes if n.key not in reached), key=lambda n: n.key)
         raise InvalidTree(
-            "Nodes " + ", ".join(f"'{k}'" for k in stranded) + " form a cycle: they cannot be "
-            "reached from the root."
+            "The AI's skill tree went in a circle: " + ", ".join(map(_named, stranded))
+            + " cannot be reached from the goal."
         )
     if depth > max_depth:
         raise InvalidTree(
-            f"The skill tree is {depth} levels deep; at most {max_depth} are allowed."
+            f"The AI's skill tree was {depth} levels deep; at most {max_depth} are allowed."
         )
     return ValidatedTree(goal=goal, description=description, nodes=ordered, depth=depth)
+
+
+NAMED_CHARS = 60
+
+
+def _named(node: NodeDraft) -> str:
+    """A node as a learner knows it, by its title (the key is the model's own label)."""
+    title = node.title if len(node.title) <= NAMED_CHARS else node.title[: NAMED_CHARS - 1] + "…"
+    return f"'{title}'"
 
 
 def _unique_keys(nodes: list[NodeDraft]) -> dict[str, NodeDraft]:
     by_key: dict[str, NodeDraft] = {}
     for node in nodes:
         if node.key in by_key:
-            raise InvalidTree(f"Node key '{node.key}' is used more than once.")
+            raise InvalidTree(
+                f"The AI's skill tree gave {_named(by_key[node.key])} and {_named(node)} the "
+                "same label."
+            )
         by_key[node.key] = node
     return by_key
 
@@ -112,9 +124,11 @@ def _unique_keys(nodes: list[NodeDraft]) -> dict[str, NodeDraft]:
 def _single_root(nodes: list[NodeDraft]) -> NodeDraft:
     roots = [n for n in nodes if n.parent is None]
     if not roots:
-        raise InvalidTree("The skill tree has no root: every node names a parent.")
+        raise InvalidTree("The AI's skill tree had no top skill: every skill was under another.")
     if len(roots) > 1:
-        raise InvalidTree(f"The skill tree has {len(roots)} roots; exactly one is required.")
+        raise InvalidTree(
+            f"The AI's skill tree had {len(roots)} top skills; exactly one is required."
+        )
     return roots[0]
 
 
