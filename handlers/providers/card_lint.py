@@ -65,6 +65,7 @@ _COMMON_VERBS = word_set(
     allows produce produces contain contains include includes depend depends lie lies lay
     tell tells told see sees saw seen say says said know knows knew known think thinks
     thought mean means meant build builds built stay stays sit sits sat feed feeds fed
+    live lives lived die dies died eat eats ate eaten work works worked
     """
 )
 _ADJECTIVE_ENDINGS = ("ous", "ful", "ive", "ible", "less", "ish")
@@ -76,6 +77,7 @@ _ADJECTIVES = word_set(
     cool thick thin wide narrow deep shallow heavy light simple complex single whole full
     empty free open closed key basic general special certain various several many few
     most more less much lower higher larger smaller better worse best worst
+    tall wet dry soft loud bright dark fine near far busy happy heavy easy
     """
 )
 _VAGUE_NOUNS = word_set(
@@ -318,6 +320,8 @@ def _weak_blank(text: str, answer: str, source: LintSource) -> bool:
             return True
         if len(lower) > 5 and lower.endswith(_ADJECTIVE_ENDINGS) and not answer[:1].isupper():
             return True
+        if _is_superlative(lower) or lower in _NUMBER_PARTS:
+            return True  # "The ____ were the Steelyard ..." -> "largest"; "two ____" -> thirds
         if _looks_like_verb(lower, text) and not answer[:1].isupper():
             return True
     return _splits_a_term(text, lower, source)
@@ -329,6 +333,23 @@ _ADVERBS = word_set(
     "forward forwards backward backwards back away up down out off around together apart "
     "ahead aside along onward upward upwards downward downwards inward outward"
 )
+
+
+_NUMBER_PARTS = word_set(
+    "half halves third thirds quarter quarters fifth fifths tenth tenths dozen dozens "
+    "hundreds thousands millions billions"
+)
+
+
+def _is_superlative(word: str) -> bool:
+    """ "largest", "biggest", "happiest": the -est form of a common adjective."""
+    if not word.endswith("est") or len(word) < 5:
+        return False
+    stem = word[:-3]
+    forms = {stem, stem + "e", stem[:-1] if stem[-1:] == stem[-2:-1] else stem}
+    if stem.endswith("i"):
+        forms.add(stem[:-1] + "y")
+    return bool(forms & _ADJECTIVES)
 
 
 def _ends_in_verb(last: str, text: str) -> bool:

@@ -115,6 +115,19 @@ GLOSSARY_LINE = re.compile(
     r"^\*\*(?P<term>[^*]{1,60})\*\*\s*(?::|\s[\u2014\u2013-]|[\u2014\u2013])\s*(?P<def>\S.*)$"
     r"|^(?P<plain>[A-Z][\w()'\u2019 -]{0,40}?)(?::|\s[\u2014\u2013-])\s+(?P<pdef>\S.*)$"
 )
+# "Sound is a mechanical wave: a vibration ..." is a sentence with a colon, not an entry:
+# a term is a noun phrase, with no verb of its own.
+_TERM_VERBS = word_set("is are was were be has have had can could will would does do did")
+
+
+def glossary_term_ok(match: re.Match[str] | None) -> bool:
+    """Is this glossary match's term a term (not the start of a sentence)?"""
+    if match is None:
+        return False
+    term = match.group("term") or match.group("plain") or ""
+    return not any(word.lower() in _TERM_VERBS for word in term.split())
+
+
 # A line longer than this is prose, never a heading or a rule: headings are short, and the
 # checks below then never look at a long line at all.
 MAX_HEADING_CHARS = 200
@@ -320,7 +333,7 @@ class _BlockBuilder:
         if self._kind is BlockKind.LIST_ITEM and self._lines and indented:
             self._lines.append(line)
             return
-        if GLOSSARY_LINE.match(line):
+        if glossary_term_ok(GLOSSARY_LINE.match(line)):
             self.flush()
             self._lines.append(line)
             self.flush()

@@ -21,6 +21,7 @@ from handlers.providers.extract import (
     BlockKind,
     Vocabulary,
     clean_inline,
+    glossary_term_ok,
     split_sentences,
     word_set,
     words_of,
@@ -193,7 +194,7 @@ def glossary_fact(block: Block, vocab: Vocabulary) -> Fact | None:
     ("- genotype: the set of alleles") the entry may be written in lower case."""
     glossary = _LIST_GLOSSARY if block.kind is BlockKind.LIST_ITEM else _GLOSSARY
     match = glossary.match(block.raw.strip())
-    if not match:
+    if match is None or not glossary_term_ok(match):
         return None
     term = clean_inline(match.group("term") or match.group("plain") or "")
     definition_sentences = split_sentences(clean_inline(match.group("def") or match.group("pdef")))

@@ -167,3 +167,24 @@ def test_an_everyday_noun_opening_the_sentence_is_generic_despite_its_capital() 
     source = LintSource.of("Humans have 46 chromosomes, arranged in 23 pairs.")
     card = ("Fill in the blank: ____ have 46 chromosomes, arranged in 23 pairs.", "Humans")
     assert Check.GENERIC_BLANK in lint_card(*card, source)
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("Fill in the blank: The ____ were the Steelyard in London and the Peterhof.", "largest"),
+        ("Fill in the blank: About two ____ of its neurons are found in its arms.", "thirds"),
+        ("Fill in the blank: Most ____ for only one to two years.", "octopuses live"),
+    ],
+)
+def test_a_blank_on_a_superlative_a_fraction_or_a_swallowed_verb_is_weak(
+    question: str, answer: str
+) -> None:
+    source = LintSource.of(question.removeprefix("Fill in the blank: ").replace("____", answer))
+    assert Check.WEAK_BLANK in lint_card(question, answer, source)
+
+
+def test_a_noun_ending_in_est_is_not_a_superlative() -> None:
+    source = LintSource.of("The forest covers the hills of the north and the west.")
+    card = ("Fill in the blank: The ____ covers the hills of the north and the west.", "forest")
+    assert Check.WEAK_BLANK not in lint_card(*card, source)

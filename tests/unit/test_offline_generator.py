@@ -521,3 +521,10 @@ async def test_definitions_are_asked_the_other_way_when_the_deck_has_room() -> N
     ]
     # A full deck has no room for them: every other card comes first.
     assert len(await _cards(text, max_cards=2)) == 2
+
+
+def test_a_wrapped_sentence_with_a_colon_is_not_a_glossary_entry() -> None:
+    text = "Sound is a mechanical wave: a vibration that travels through a medium such as\nsteel."
+    assert [b.text for b in Document.parse(text).blocks] == [
+        "Sound is a mechanical wave: a vibration that travels through a medium such as steel."
+    ]
