@@ -2,7 +2,8 @@
 
 Messages people read never show internal names (``distractor_generation``) or raw seconds
 ("try again in 2307 seconds"): the rate limit's refusal, the job page's retry sentence and
-the worker's time-out message all take their words from here. The machine-readable parts
+the worker's time-out message, and the review page's intervals ("Good · 10 min", "due in
+8 days") all take their words from here. The machine-readable parts
 (``Retry-After``, ``retryAfter``, the job's ``type``) stay exact; only the sentence is
 rounded for people.
 """
@@ -10,6 +11,7 @@ rounded for people.
 from __future__ import annotations
 
 import math
+from datetime import datetime
 
 from handlers.models import JobType
 
@@ -75,6 +77,54 @@ def rate_limit_message(job_type: str, limit: int, retry_after_s: float) -> str:
 
 def _count(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+# ------------------------------------------------------------------ review intervals
+# A wait rounds up (never "try again in 0 minutes" for 20 s); an interval of the review
+# schedule rounds to the nearest unit, as Anki prints them on its buttons.
+
+MONTH_S = 30 * DAY_S
+YEAR_S = 365 * DAY_S
+
+
+def _rounded(value: float, unit: str) -> str:
+    return _count(max(1, round(value)), unit)
+
+
+def short_interval(seconds: float) -> str:
+    """A rating button's interval, Anki-style: "1 min", "10 min", "5 h", "8 days", "3 mo"."""
+    if seconds < HOUR_S:
+        return f"{max(1, round(seconds / MINUTE_S))} min"
+    if seconds < DAY_S:
+        return f"{round(seconds / HOUR_S)} h"
+    if seconds < MONTH_S:
+        return _rounded(seconds / DAY_S, "day")
+    if seconds < YEAR_S:
+        return f"{round(seconds / MONTH_S)} mo"
+    return f"{seconds / YEAR_S:.1f} yr".replace(".0 ", " ")
+
+
+def span_words(seconds: float) -> str:
+    """A span in words: "a minute", "10 minutes", "3 hours", "8 days", "2 months"."""
+    if seconds < 90:
+        return "a minute"
+    if seconds < HOUR_S:
+        return _rounded(seconds / MINUTE_S, "minute")
+    if seconds < DAY_S:
+        return _rounded(seconds / HOUR_S, "hour")
+    if seconds < MONTH_S:
+        return _rounded(seconds / DAY_S, "day")
+    if seconds < YEAR_S:
+        return _rounded(seconds / MONTH_S, "month")
+    return _rounded(seconds / YEAR_S, "year")
+
+
+def due_words(due: datetime, now: datetime) -> str:
+    """When a card is due, from ``now``: "due now", "due in 10 minutes", "due in 8 days"."""
+    seconds = (due - now).total_seconds()
+    if seconds <= 0:
+        return "due now"
+    return f"due in {span_words(seconds)}"
 
 
 # A job's status inside a sentence: "The job is already done", "this one is still running".

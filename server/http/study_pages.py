@@ -41,12 +41,12 @@ from server.http.pages import (
     render_dashboard,
     see_other,
 )
-from server.http.time_words import due_words, short_interval, span_words
 from server.keys import LIBRARY, QUEUE
 from server.store.library import ReviewTurn
 from server.store.models import StudySettings
 from server.store.users import User
 from server.wire import wire
+from server.wording import due_words, short_interval, span_words
 
 routes = web.RouteTableDef()
 

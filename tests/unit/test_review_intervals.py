@@ -1,4 +1,4 @@
-"""Spans of time in words (server/http/time_words.py): never "0", never raw seconds, and a
+"""Spans of time in words (server/wording.py): never "0", never raw seconds, and a
 longer span never reads shorter."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.http.time_words import due_words, short_interval, span_words
+from server.wording import due_words, short_interval, span_words
 
 SPANS = st.floats(min_value=0, max_value=400 * 365 * 86_400, allow_nan=False)
 UNITS = ["min", "h", "day", "mo", "yr"]
