@@ -502,7 +502,21 @@ def _needs_context(text: str, source: LintSource) -> bool:
         return True
     if words[0] in _CONTEXT_OPENERS or words[:2] in (["the", "latter"], ["the", "former"]):
         return True
+    # "The third pumps it ...", "The largest were ...": an ordinal or superlative standing
+    # for a noun of the sentence before.
+    if len(words) > 2 and words[0] == "the" and (
+        words[1] in _STAND_INS or _is_superlative(words[1])
+    ):
+        verb = words[2] in _BE or (
+            words[2].endswith("s") and len(words) > 3
+            and (words[3] in _PRONOUNS or words[3] in _DETERMINERS)
+        )
+        if verb:
+            return True
     for i, word in enumerate(words):
+        # "sound above this range": a demonstrative pointing back at what came before.
+        if word in _DEMONSTRATIVES and i + 1 < len(words) and words[i + 1] in _BACK_NOUNS:
+            return True
         if word in _PERSONAL_PRONOUNS:
             # "his" needs a person named before it: a name, or a noun such as "biologist".
             if not any(_names_someone(t, j, source) for j, t in enumerate(tokens[:i])):
@@ -515,6 +529,12 @@ def _needs_context(text: str, source: LintSource) -> bool:
 
 
 _PERSONAL_PRONOUNS = word_set("he she him his her hers")
+_STAND_INS = word_set("first second third fourth fifth last other others rest remainder")
+_DEMONSTRATIVES = word_set("this these that those such")
+_BACK_NOUNS = word_set(
+    "range process stage stages step steps method methods period time way idea change "
+    "changes effect effects event events point case type kind sort one ones group list"
+)
 
 
 def _names_someone(token: str, index: int, source: LintSource) -> bool:

@@ -188,3 +188,21 @@ def test_a_noun_ending_in_est_is_not_a_superlative() -> None:
     source = LintSource.of("The forest covers the hills of the north and the west.")
     card = ("Fill in the blank: The ____ covers the hills of the north and the west.", "forest")
     assert Check.WEAK_BLANK not in lint_card(*card, source)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Fill in the blank: The third pumps it through the rest of the ____.",
+        "Fill in the blank: The largest were the Steelyard in ____ and the Peterhof.",
+        "What is sound above this range called?",
+    ],
+)
+def test_a_card_pointing_back_at_the_sentence_before_needs_context(question: str) -> None:
+    assert Check.NEEDS_CONTEXT in lint_card(question, "body", SOURCE)
+
+
+def test_an_ordinal_before_its_noun_stands_alone() -> None:
+    card = ("Fill in the blank: The first printing press in England was set up by ____.",
+            "William Caxton")
+    assert Check.NEEDS_CONTEXT not in lint_card(*card, SOURCE)

@@ -17,7 +17,7 @@ async def test_quality_bench_scores_a_small_held_out_set() -> None:
     # The targets, on this part of the set: the gate leaves no flagged card and
     # no duplicate; recall and same-kind choices stay above their floors.
     assert overall["flaw_rate"] <= 0.10 and overall["near_duplicates"] == 0
-    assert overall["recall"] >= 0.60
+    assert overall["recall"] >= 0.70
     assert overall["same_kind"] >= 0.80
     # What the gate catches is reported, not only what it lets through: the candidates it
     # dropped per check, and the deck the rules would make with it off.
