@@ -500,8 +500,13 @@ class WorkerPool:
 
     async def _heartbeat_loop(self) -> None:
         interval = max(self.settings.lease_s / 3, 0.05)
+        due = time.monotonic()
         while True:
-            await asyncio.sleep(interval)
+            # At a fixed rate, not a fixed pause after each renewal: with a thousand jobs in
+            # flight one renewal took over a second (waiting for the pool and for row locks),
+            # and pauses added to it let a live process's 3 s leases expire.
+            due = max(due + interval, time.monotonic())
+            await asyncio.sleep(due - time.monotonic())
             # the newest attempt of each job only; a handler that finished is still renewed
             # while its completion is being written
             flights = {

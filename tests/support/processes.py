@@ -20,9 +20,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class ServerProcess:
-    """``tests.faults.scripted_server`` in a subprocess, on a real socket."""
+    """``tests.faults.scripted_server`` in a subprocess, on a real socket; with
+    ``serve=True`` the real ``cardforge serve`` (the real job handlers) instead. ``env`` adds
+    variables that are not ``CARDFORGE_`` settings (``ANTHROPIC_BASE_URL``, ...)."""
 
-    def __init__(self, database_url: str, **settings: Any) -> None:
+    def __init__(
+        self, database_url: str, *, serve: bool = False, env: dict[str, str] | None = None,
+        **settings: Any,
+    ) -> None:
         self.port = free_port()
         self.env = {
             **os.environ,
@@ -38,6 +43,8 @@ class ServerProcess:
             **{f"CARDFORGE_{k.upper()}": str(v) for k, v in settings.items()},
         }
         self.env.pop("ANTHROPIC_API_KEY", None)
+        self.env.update(env or {})
+        self.serve = serve
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close(), after the process
@@ -47,8 +54,10 @@ class ServerProcess:
         return self.log.read().decode(errors="replace")[-4000:]
 
     async def start(self) -> None:
+        command = (["-m", "server.cli", "serve", "--port", str(self.port)] if self.serve
+                   else ["-m", "tests.faults.scripted_server", str(self.port)])
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.faults.scripted_server", str(self.port)],
+            [sys.executable, *command],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
         )
 
