@@ -310,6 +310,8 @@ def _weak_blank(text: str, answer: str, source: LintSource) -> bool:
         return True
     if len(words) > 1 and _ends_in_verb(words[-1].lower(), text):
         return True
+    if len(words) > 1 and (_is_superlative(words[0].lower()) or words[0].lower() in _BEST):
+        return True  # "The ____ cells reach 40 percent" -> "best laboratory"
     if len(words) == 1:
         if lower in STOPWORDS or lower in _PRONOUNS or lower in _VAGUE_NOUNS or lower in _ADVERBS:
             return True
@@ -335,6 +337,7 @@ _ADVERBS = word_set(
 )
 
 
+_BEST = word_set("best worst least")
 _NUMBER_PARTS = word_set(
     "half halves third thirds quarter quarters fifth fifths tenth tenths dozen dozens "
     "hundreds thousands millions billions"

@@ -508,6 +508,39 @@ _THERE_ARE = re.compile(
 )
 
 
+# "The liver makes bile", "Saliva contains amylase": what a thing makes, holds or does,
+# for the verbs science notes state facts with.
+_ACTION_BASES = word_set(
+    """
+    contain produce make release secrete store absorb carry convert control digest detect
+    measure protect transport form generate emit attract
+    """
+)
+_ACTIONS = {base: base for base in _ACTION_BASES} | {
+    (base[:-1] + "ies" if base.endswith("y") else base + "s"): base for base in _ACTION_BASES
+}
+_ACTION_VERBS = "|".join(sorted(_ACTIONS, key=len, reverse=True))
+_DOES = re.compile(rf"^(?P<x>[^,;:]{{1,60}}?) (?P<verb>{_ACTION_VERBS}) (?P<y>[^;]{{3,300}})$")
+# "absorbs water and forms faeces": a second verb is a second fact.
+_SECOND_ACTION = re.compile(rf" and (?:{_ACTION_VERBS}) ")
+
+
+def _does(text: str, vocab: Vocabulary) -> Fact | None:
+    """ "The liver makes bile, which ..." -> "What does the liver make?" -> "bile"."""
+    m = _DOES.match(text)
+    if not m or not _subject_ok(m["x"], max_words=5):
+        return None
+    third_person = m["verb"] != _ACTIONS[m["verb"]]
+    if third_person == is_plural_term(m["x"]):
+        return None  # "The cells that contain ...": the verb does not agree with x
+    answer = trim_answer(_SECOND_ACTION.split(m["y"], maxsplit=1)[0])
+    if answer is None or len(answer.split()) > 10:
+        return None
+    aux = "does" if third_person else "do"
+    question = f"What {aux} {question_subject(m['x'], vocab)} {_ACTIONS[m['verb']]}?"
+    return Fact(question, answer, m["x"], FactKind.DEFINITION)
+
+
 def _counted(text: str, vocab: Vocabulary) -> Fact | None:
     """ "An octopus has three hearts" -> "How many hearts does an octopus have?" -> "three";
     "There are about 300 species of octopus" -> "How many species of octopus are there?"."""
@@ -575,6 +608,7 @@ _READERS = (
     _counted,
     _passive,
     _is_a,
+    _does,
 )
 
 

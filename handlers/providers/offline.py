@@ -65,7 +65,7 @@ _CLOZE_WORDS = (8, 45)
 _CLAUSE_WORDS = 7
 # A sentence opening like this leans on the one before it: as a cloze it is ambiguous.
 _CONTEXT_OPENERS = word_set(
-    "it its this these that those they their he she his her such here there"
+    "it its this these that those they their he she his her such here there yes no"
 )
 _KIND_ORDER = {FactKind.DEFINITION: 0, FactKind.NAMING: 0, FactKind.PERSON: 1, FactKind.DATE: 2}
 
@@ -337,6 +337,7 @@ def _fact_cards(doc: Document, terms: KeyTerms, section: dict[int, int]) -> list
             _Card(fact.question, fact.answer, _unit(sentence.position), score,
                   section[sentence.block], sentence.text, sentence.block)
         )
+    cards.extend(_faq_cards(doc, terms, section))
     # Glossary lines ("**Osmosis**: ...") are one-sentence blocks; they sort by their block.
     first_position = {s.block: s.position for s in reversed(doc.sentences)}
     for block in doc.blocks:
@@ -432,7 +433,10 @@ def _reversed_definitions(
         glossary = glossary_fact(block, doc.vocabulary)
         if glossary is None or block.index not in first_position:
             continue
-        # "Genotype: the set of alleles ..." -> "What is the term for the set of alleles ...?"
+        # "Genotype: the set of alleles ..." -> "What is the term for the set of alleles ...?";
+        # a definition written as a clause ("chewing breaks food up") does not read so.
+        if glossary.answer.split()[0].lower() not in {"a", "an", "the", "one"}:
+            continue
         question = f"What is the term for {glossary.answer}?"
         cards.append(
             _Card(question, glossary.subject, _unit(first_position[block.index],
@@ -440,6 +444,50 @@ def _reversed_definitions(
                   section[block.index], block.text, block.index)
         )
     return cards
+
+
+_QUESTION_WORDS = word_set("what who which when where why how do does did is are can")
+_MAX_FAQ_ANSWER_WORDS = 25
+
+
+def _faq_cards(doc: Document, terms: KeyTerms, section: dict[int, int]) -> list[_Card]:
+    """ "How does a solar cell make electricity? Light knocks electrons loose ...": a
+    question the material asks and answers itself, asked as written."""
+    cards: list[_Card] = []
+    sentences = doc.sentences
+    for i, question in enumerate(sentences[:-1]):
+        words = question.text.split()
+        if not question.text.endswith("?") or not 3 <= len(words) <= 20:
+            continue
+        answer = _faq_answer(question, sentences[i + 1 : i + 3])
+        if words[0].lower() not in _QUESTION_WORDS or answer is None:
+            continue
+        reply = answer.text.rstrip(".!").strip()
+        if not 2 <= len(reply.split()) <= _MAX_FAQ_ANSWER_WORDS:
+            continue
+        cards.append(
+            _Card(question.text, reply, _unit(question.position),
+                  _relevance(answer.text, terms) + 1.0, section[answer.block],
+                  f"{question.text} {answer.text}", answer.block)
+        )
+    return cards
+
+
+def _faq_answer(question: Sentence, following: list[Sentence]) -> Sentence | None:
+    """The sentence that answers: the first after the question, unless a later one of
+    its paragraph names what the question asks about and the first does not ("What is an
+    inverter for? Panels produce direct current. An inverter changes it ...")."""
+    asked = {w.lower() for w in words_of(question.text)} - STOPWORDS - _QUESTION_WORDS
+    candidates = [
+        s for s in following
+        if not s.text.endswith("?") and s.block == following[0].block
+    ]
+    if not candidates:
+        return None
+    for sentence in candidates:
+        if asked & {w.lower() for w in words_of(sentence.text)}:
+            return sentence
+    return candidates[0]
 
 
 def _first_clause_fact(text: str, doc: Document) -> Fact | None:
@@ -465,7 +513,8 @@ def _cloze_cards(
         if _unit(whole.position) in selection.sentences:
             continue
         sentence = _without_connective(whole)
-        text = _self_contained(sentence, context)
+        listed = doc.blocks[sentence.block].kind is BlockKind.LIST_ITEM
+        text = _self_contained(sentence, context, listed=listed)
         if text is None:
             continue
         clauses = _clauses(sentence) if text == sentence.text else [sentence]
@@ -525,9 +574,11 @@ def _without_connective(sentence: Sentence) -> Sentence:
                     position=sentence.position)
 
 
-def _self_contained(sentence: Sentence, context: Sentence | None) -> str | None:
+def _self_contained(
+    sentence: Sentence, context: Sentence | None, *, listed: bool = False
+) -> str | None:
     """The sentence as a cloze can quote it, or None if it cannot stand as a card."""
-    if not _cloze_worthy(sentence):
+    if not _cloze_worthy(sentence, listed=listed):
         return None
     words = words_of(sentence.text)
     if words[0].lower() not in _CONTEXT_OPENERS and not is_vague_subject(sentence.text):
@@ -538,13 +589,18 @@ def _self_contained(sentence: Sentence, context: Sentence | None) -> str | None:
     return combined if len(combined.split()) <= _CLOZE_WORDS[1] + 15 else None
 
 
-def _cloze_worthy(sentence: Sentence, *, standalone: bool = False) -> bool:
+def _cloze_worthy(sentence: Sentence, *, standalone: bool = False, listed: bool = False) -> bool:
+    """Long enough to say something and complete: ended by a full stop, or a list item
+    (notes often leave the stop off: "- The stomach makes hydrochloric acid")."""
     low, high = _CLOZE_WORDS
     words = words_of(sentence.text)
+    ended = sentence.text[-1:] in ".!\"')\u201d\u2019" or (
+        listed and sentence.text[-1:].isalnum()
+    )
     ok = (
         low <= sentence.words <= high
         and not sentence.text.endswith(("?", ":"))
-        and sentence.text[-1:] in ".!\"')\u201d\u2019"
+        and ended
         and bool(words)
     )
     if ok and standalone:
@@ -564,6 +620,8 @@ _NAMED = re.compile(
 _APPOSED = re.compile(
     r"(?:\bthe |\ba |\ban |^)(?P<t>[a-z][\w-]{2,30}(?: [a-z][\w-]{2,30}){0,2}), (?:a|an) [a-z]"
 )
+# "Saliva contains amylase, an enzyme that ...": one word glossed by the phrase after it.
+_APPOSED_OBJECT = re.compile(r"(?<=[a-z] )(?P<t>[a-z][\w-]{2,30}), (?:a|an) [a-z]")
 _NOT_NAMES = word_set("BC AD BCE CE")
 _NAME_SPAN = re.compile(
     r"(?<![\w'\u2019-])[A-Z][\w'\u2019-]{0,30}"
@@ -611,8 +669,9 @@ def _cloze_options(
         if m.group("stop") and " " in m.group("t") and text.count(m.group("t")) < 2:
             end = start + len(m.group("t").split()[0])  # "called phagocytes [engulf] and"
         spans.append((_WEIGHT["named"], start, end))
-    for m in _APPOSED.finditer(text, offset):
-        spans.append((_WEIGHT["apposed"], m.start("t"), m.end("t")))
+    for apposed in (_APPOSED, _APPOSED_OBJECT):
+        for m in apposed.finditer(text, offset):
+            spans.append((_WEIGHT["apposed"], m.start("t"), m.end("t")))
     for m in _NAME_SPAN.finditer(text, offset):
         span = _name_span(m, doc, at_start=m.start() == offset)
         if span is not None:

@@ -528,3 +528,50 @@ def test_a_wrapped_sentence_with_a_colon_is_not_a_glossary_entry() -> None:
     assert [b.text for b in Document.parse(text).blocks] == [
         "Sound is a mechanical wave: a vibration that travels through a medium such as steel."
     ]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "question", "answer"),
+    [
+        ("The liver makes bile, which is stored in the gallbladder.",
+         "What does the liver make?", "bile"),
+        ("The large intestine absorbs water and forms faeces.",
+         "What does the large intestine absorb?", "water"),
+        ("Plants produce oxygen during the day.", "What do plants produce?",
+         "oxygen during the day"),
+    ],
+)
+async def test_what_a_thing_makes_or_holds_becomes_a_question(
+    sentence: str, question: str, answer: str
+) -> None:
+    cards = {c.question.casefold(): c.answer for c in await _cards(sentence)}
+    assert cards.get(question.casefold()) == answer, cards
+
+
+async def test_a_question_the_material_answers_itself_is_asked_as_written() -> None:
+    text = (
+        "How does a solar cell make electricity?\nLight knocks electrons loose in the silicon.\n\n"
+        "What is an inverter for?\nSolar panels produce direct current. An inverter changes "
+        "it into alternating current.\n"
+    )
+    cards = {c.question: c.answer for c in await _cards(text)}
+    assert cards["How does a solar cell make electricity?"] == (
+        "Light knocks electrons loose in the silicon"
+    )
+    # The sentence that names what was asked about answers it, not the one before it.
+    assert cards["What is an inverter for?"] == (
+        "An inverter changes it into alternating current"
+    )
+
+
+async def test_a_list_item_without_a_full_stop_still_makes_a_cloze() -> None:
+    text = "# Digestion\n\n- Food leaves the stomach as a thick liquid called chyme\n"
+    cards = {c.answer: c.question for c in await _cards(text)}
+    assert cards["chyme"] == (
+        "Fill in the blank: Food leaves the stomach as a thick liquid called ____"
+    )
+
+
+async def test_a_word_glossed_by_the_phrase_after_it_is_the_blank() -> None:
+    text = "Saliva contains amylase, an enzyme that starts the digestion of starch in the mouth."
+    assert "amylase" in {c.answer for c in await _cards(text)}
