@@ -168,6 +168,11 @@ class JobQueue:
         quota; the same key with a different request is refused rather than guessed at.
         """
         request_hash = _request_hash(job_type, payload, priority)
+        if idempotency_key is None:
+            return await self._insert_within_limit(
+                self.pool, user_id, job_type, payload, priority=priority,
+                request_hash=request_hash, retry_of=retry_of,
+            )
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 return await self._enqueue_in(
@@ -196,20 +201,54 @@ class JobQueue:
         request_hash: bytes,
         retry_of: UUID | None,
     ) -> Enqueued:
-        if idempotency_key is not None:
-            replay = await self._replay(conn, user_id, idempotency_key, request_hash)
-            if replay is not None:
-                return replay
+        if idempotency_key is None:
+            return await self._insert_within_limit(
+                conn, user_id, job_type, payload, priority=priority,
+                request_hash=request_hash, retry_of=retry_of,
+            )
+        replay = await self._replay(conn, user_id, idempotency_key, request_hash)
+        if replay is not None:
+            return replay
         await conn.execute(q.RATE_LOCK, str(user_id), job_type)
-        if idempotency_key is not None:
-            # re-check under the lock: a concurrent twin may have just committed
-            replay = await self._replay(conn, user_id, idempotency_key, request_hash)
-            if replay is not None:
-                return replay
+        # re-check under the lock: a concurrent twin may have just committed
+        replay = await self._replay(conn, user_id, idempotency_key, request_hash)
+        if replay is not None:
+            return replay
         window = await conn.fetchrow(q.RATE_WINDOW, user_id, job_type, RATE_WINDOW_S)
         used = int(window["used"])
+        self._refuse_if_full(job_type, used, window["reset_s"])
+        row = await conn.fetchrow(
+            q.INSERT_JOB, user_id, job_type, payload, priority, self.max_attempts,
+            retry_of, idempotency_key, request_hash,
+        )
+        return Enqueued(job=Job.from_row(row), created=True,
+                        rate=self._rate_after_insert(used, window["reset_s"]))
+
+    async def _insert_within_limit(
+        self,
+        db: asyncpg.Pool | asyncpg.Connection,
+        user_id: UUID,
+        job_type: str,
+        payload: dict[str, Any],
+        *,
+        priority: int,
+        request_hash: bytes,
+        retry_of: UUID | None,
+    ) -> Enqueued:
+        """The rate lock, the window count and the insert in one round trip (ENQUEUE): on
+        the pool it is its own transaction, on a connection part of the caller's."""
+        row = await db.fetchrow(
+            q.ENQUEUE, user_id, job_type, payload, priority, self.max_attempts, retry_of,
+            request_hash, self.rate_limit, RATE_WINDOW_S,
+        )
+        used = int(row["used"])
+        self._refuse_if_full(job_type, used, row["reset_s"])
+        return Enqueued(job=Job.from_row(row), created=True,
+                        rate=self._rate_after_insert(used, row["reset_s"]))
+
+    def _refuse_if_full(self, job_type: str, used: int, reset_s: Any) -> None:
         if used >= self.rate_limit:
-            retry_after = max(1, math.ceil(float(window["reset_s"] or 1)))
+            retry_after = max(1, math.ceil(float(reset_s or 1)))
             raise RateLimited(
                 rate_limit_message(job_type, self.rate_limit, retry_after),
                 job_type=job_type,
@@ -217,13 +256,10 @@ class JobQueue:
                 reset_s=retry_after,
                 retry_after_s=retry_after,
             )
-        row = await conn.fetchrow(
-            q.INSERT_JOB, user_id, job_type, payload, priority, self.max_attempts,
-            retry_of, idempotency_key, request_hash,
-        )
-        reset = math.ceil(float(window["reset_s"])) if window["reset_s"] else RATE_WINDOW_S
-        rate = RateInfo(self.rate_limit, self.rate_limit - used - 1, max(reset, 1))
-        return Enqueued(job=Job.from_row(row), created=True, rate=rate)
+
+    def _rate_after_insert(self, used: int, reset_s: Any) -> RateInfo:
+        reset = math.ceil(float(reset_s)) if reset_s else RATE_WINDOW_S
+        return RateInfo(self.rate_limit, self.rate_limit - used - 1, max(reset, 1))
 
     async def _replay(
         self, conn: asyncpg.Connection, user_id: UUID, key: str, request_hash: bytes

@@ -32,6 +32,15 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 RETURNING {JOB_COLUMNS}
 """
 
+# A job without an Idempotency-Key in one round trip (cardforge_enqueue, migration 0003):
+# RATE_LOCK's lock, the RATE_WINDOW count under it, and INSERT_JOB if the window has room.
+# One row: used and reset_s as RATE_WINDOW answers them, then the job's JOB_COLUMNS, all NULL
+# when the window was full. $8 is the limit, $9 the window in seconds (RATE_WINDOW_S).
+ENQUEUE = f"""
+SELECT e.used, e.reset_s, {JOB_COLUMNS}
+FROM cardforge_enqueue($1, $2, $3, $4, $5, $6, $7, $8, $9) e, LATERAL (SELECT (e.job).*) j
+"""
+
 # ------------------------------------------------------------------ worker side
 
 # Every statement that changes jobs of several users in one transaction (claim, reaper, a

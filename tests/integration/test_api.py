@@ -74,6 +74,35 @@ async def test_rate_limit_is_exact_under_50_concurrent_posts(
     assert other_user.status == 201 and other_user.headers["RateLimit-Remaining"] == "19"
 
 
+async def test_rate_limit_is_exact_at_the_boundary_across_two_apps_and_both_enqueue_paths(
+    make_client: Any, new_user: Any, scripted: ScriptedJobs, db: asyncpg.Pool
+) -> None:
+    """A plain POST is one function call (migration 0003) and a keyed one a transaction:
+    both take the one (user, type) lock, so racing each other from two processes' pools
+    they still create exactly the limit, never one more."""
+    clients = [await make_client(scripted.registry(), workers=0) for _ in range(2)]
+    alice = await new_user("alice")
+    headers = {"Authorization": alice["Authorization"]}
+    for i in range(15):
+        assert (await clients[i % 2].post("/api/jobs", json=job_body(f"p{i}"),
+                                          headers=headers)).status == 201
+
+    def post(i: int) -> Any:
+        keyed = {**headers, "Idempotency-Key": f"k{i}"} if i % 4 >= 2 else headers
+        return clients[i % 2].post("/api/jobs", json=job_body(f"c{i}"), headers=keyed)
+
+    responses = await asyncio.gather(*(post(i) for i in range(40)))
+    statuses = [r.status for r in responses]
+    assert statuses.count(201) == 5 and statuses.count(429) == 35
+    remaining = sorted(int(r.headers["RateLimit-Remaining"]) for r in responses if r.status == 201)
+    assert remaining == list(range(5))
+    created = await db.fetchval(
+        "SELECT count(*) FROM background_jobs WHERE user_id = $1 AND type = $2",
+        uuid.UUID(alice["id"]), FLASH,
+    )
+    assert created == 20
+
+
 async def test_idempotent_replay_returns_the_same_job_and_costs_no_quota(api: Any) -> None:
     client, headers = api
     keyed = {**headers, "Idempotency-Key": "abc-123"}
