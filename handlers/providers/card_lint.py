@@ -135,7 +135,8 @@ def lint_card(question: str, answer: str, source: LintSource) -> list[Check]:
         flags.append(Check.WEAK_BLANK)
     if cloze and _connective_blank(text, answer):
         flags.append(Check.CONNECTIVE_BLANK)
-    if cloze and _generic_blank(text, answer, source):
+    # A question's whole answer is its blank: "What were books copied by?" -> "hand".
+    if _generic_blank(text if cloze else BLANK, answer, source):
         flags.append(Check.GENERIC_BLANK)
     if not cloze and _person_asked_with_what(text, answer, source):
         flags.append(Check.PERSON_AS_WHAT)
@@ -169,6 +170,11 @@ def is_near_duplicate(card: tuple[str, str], other: tuple[str, str]) -> bool:
     sentence show each other's answer.
     """
     (question, answer), (other_question, other_answer) = card, other
+    if question.startswith(_CLOZE_KEY) and other_question.startswith(_CLOZE_KEY):
+        # Two blanks in one sentence: filled in, they are the same text.
+        blank = question_key(BLANK)
+        if question.replace(blank, answer) == other_question.replace(blank, other_answer):
+            return True
     if fuzz.token_sort_ratio(question, other_question) >= 90:
         cloze = question.startswith(_CLOZE_KEY) or other_question.startswith(_CLOZE_KEY)
         return cloze or not _other_subjects(card, other)
@@ -398,11 +404,26 @@ def _generic_blank(text: str, answer: str, source: LintSource) -> bool:
     if lower not in GENERIC_NOUNS:
         return False
     stem = lower.removesuffix("es") if lower.endswith("ses") else lower.removesuffix("s")
-    uses = sum(source.words.count(f" {form} ") for form in {stem, stem + "s", lower})
+    uses = sum(_head_uses(source.words, form) for form in {stem, stem + "s", lower})
     if uses >= 2 or f" {stem} " in source.headings or f" {lower} " in source.headings:
         return False
     marked = (f"**{lower}**", f"*{lower}*", f"called {lower}", f"known as {lower}")
     return not any(mark in source.normalized for mark in marked)
+
+
+def _head_uses(words: str, noun: str) -> int:
+    """Uses of ``noun`` as a noun of its own: "by hand, usually" is one, "the hand mould"
+    is a use of another term."""
+    key = f" {noun} "
+    uses = 0
+    at = words.find(key)
+    while at != -1:
+        start = at + len(key)
+        end = words.find(" ", start)
+        following = words[start : end if end != -1 else len(words)]
+        uses += not following or following in STOPWORDS
+        at = words.find(key, at + 1)
+    return uses
 
 
 def _splits_a_term(text: str, answer: str, source: LintSource) -> bool:

@@ -232,7 +232,12 @@ def extract_deck(material: str, max_cards: int, *, gate: bool = True) -> Offline
     clozes = _gated(_cloze_cards(doc, terms, section, selection), lint, deck, gate=gate)
     chosen += selection.take(clozes, max_cards - len(chosen))
     if len(chosen) < max_cards:
-        reversed_ = _gated(_reversed_definitions(doc, terms, section), lint, deck, gate=gate)
+        asked = {c.position for c in chosen if not c.question.startswith(CLOZE_PREFIX)}
+        reversed_ = _gated(
+            [c for c in _reversed_definitions(doc, terms, section)
+             if c.position - _UNITS_PER_SENTENCE + 1 in asked],
+            lint, deck, gate=gate,
+        )
         chosen += selection.take(reversed_, max_cards - len(chosen))
     # Question cards first, then clozes, each group in reading order.
     chosen.sort(key=lambda c: (c.question.startswith(CLOZE_PREFIX), c.order))
@@ -402,8 +407,9 @@ def _reversed_definitions(
 ) -> list[_Card]:
     """ "____ is the rise of cold water from the deep ocean" -> "Upwelling": the definitions
     asked the other way, term from meaning (a "basic and reversed" note). Taken only when
-    the deck still has room after every other card, each with its own unit so it can sit
-    beside its sentence's question."""
+    the deck still has room after every other card, and only beside the question its
+    sentence gave (never beside a cloze of it: two blanks of one sentence show each other's
+    answer), each with its own unit."""
     cards: list[_Card] = []
     for sentence in doc.sentences:
         if not _FACT_WORDS[0] <= sentence.words <= _FACT_WORDS[1]:

@@ -206,3 +206,14 @@ def test_an_ordinal_before_its_noun_stands_alone() -> None:
     card = ("Fill in the blank: The first printing press in England was set up by ____.",
             "William Caxton")
     assert Check.NEEDS_CONTEXT not in lint_card(*card, SOURCE)
+
+
+def test_a_question_whose_whole_answer_is_an_everyday_noun_is_generic() -> None:
+    card = ("What were the tables copied by?", "hand")
+    assert Check.GENERIC_BLANK in lint_card(*card, XENON)
+
+
+def test_two_blanks_of_one_sentence_are_near_duplicates() -> None:
+    deck = [("Fill in the blank: Books in medieval ____ were copied by monks.", "Europe"),
+            ("Fill in the blank: ____ were copied by monks.", "Books in medieval Europe")]
+    assert [Check.NEAR_DUPLICATE in f for f in lint_deck(deck, SOURCE)] == [False, True]
