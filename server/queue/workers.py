@@ -212,6 +212,8 @@ class WorkerPool:
     _latest: dict[UUID, int] = field(default_factory=dict)  # job id → its newest attempt here
     _jobs: set[asyncio.Task[None]] = field(default_factory=set)
     _slot_freed: asyncio.Event = field(default_factory=asyncio.Event)
+    # attempts whose handler has ended and whose outcome is being written: they hold no slot
+    _settling: set[asyncio.Task[None]] = field(default_factory=set)
     loops: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _crashes: dict[str, int] = field(default_factory=dict)
     _completions: Completions | None = None
@@ -321,7 +323,12 @@ class WorkerPool:
         job_types = list(self.registry)
         failures = 0
         while not self.stopping:
-            free = self.settings.concurrency - len(self._jobs)
+            # A job whose handler ended frees its slot while its outcome is written, so the
+            # next claim overlaps the last completion's commit instead of waiting for it;
+            # at most as many again may be writing.
+            running = len(self._jobs) - len(self._settling)
+            free = min(self.settings.concurrency - running,
+                       2 * self.settings.concurrency - len(self._jobs))
             if free <= 0:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
@@ -391,6 +398,7 @@ class WorkerPool:
             task = asyncio.current_task()
             if task is not None:
                 self._jobs.discard(task)
+                self._settling.discard(task)
             self.metrics.jobs_in_flight.dec()
             self._slot_freed.set()
 
@@ -440,6 +448,10 @@ class WorkerPool:
 
     async def _settle(self, flight: InFlight, ctx: JobContext) -> None:
         """Record how the attempt ended. Every write here is fenced by the queue."""
+        task_of_job = asyncio.current_task()
+        if task_of_job is not None:
+            self._settling.add(task_of_job)
+            self._slot_freed.set()
         job, task, wid = flight.job, flight.task, self.worker_id
         self.metrics.record_usage(ctx.usage)
         usage = ctx.usage.as_json()
