@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "claude-sonnet-5-5"
 
 MAX_OUTPUT_TOKENS = 8_192  # 50 cards or 60 tree nodes fit with room to spare
-CALLS_PER_CLIENT = 100  # open calls one HTTP client (one connection pool) is given
 PROVIDER_DETAIL_CHARS = 200
 MAX_IN_CALL_WAIT_S = 5.0  # longer waits a provider asks for are the queue's to sit out
 
@@ -213,33 +212,19 @@ class AnthropicGenerator:
         self.model = model
         self.price = price  # None: a model the price table does not know
         self._api_key = api_key
-        self._client_options: dict[str, Any] = {
-            "api_key": api_key,
-            "base_url": base_url,  # None: the SDK reads ANTHROPIC_BASE_URL, then its default
-            "timeout": timeout_s,
-            "max_retries": max_retries,
-        }
-        self._clients: list[anthropic.AsyncAnthropic] = []
-        self._open_calls: list[int] = []
-        self._new_client()
-
-    def _new_client(self) -> int:
-        self._clients.append(anthropic.AsyncAnthropic(
-            **self._client_options, middleware=[_QueueOwnsLongWaits()]
-        ))
-        self._open_calls.append(0)
-        return len(self._clients) - 1
-
-    def _client_for_a_call(self) -> int:
-        """The client with the fewest open calls, or a new one when all have
-        CALLS_PER_CLIENT: an HTTP connection pool scans every one of its connections on each
-        request and each response (httpcore's ``_assign_requests_to_connections``), so one
-        pool holding a thousand calls spent most of the event loop's time in that scan
-        (``cardforge bench --inflight``, docs/performance.md)."""
-        index = min(range(len(self._clients)), key=self._open_calls.__getitem__)
-        if self._open_calls[index] >= CALLS_PER_CLIENT:
-            index = self._new_client()
-        return index
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=base_url,  # None: the SDK reads ANTHROPIC_BASE_URL, then its default
+            timeout=timeout_s,
+            max_retries=max_retries,
+            middleware=[_QueueOwnsLongWaits()],
+            # The SDK's aiohttp transport (aiohttp is ours already): with a thousand calls
+            # open the default transport spent the event loop in its connection pool, which
+            # scans every connection on each request and response (httpcore's
+            # _assign_requests_to_connections); measured with cardforge bench --inflight,
+            # this one used half the CPU per call (docs/performance.md).
+            http_client=anthropic.DefaultAioHttpClient(),
+        )
 
     async def flashcards(self, material: str, *, max_cards: int, usage: Usage) -> list[CardDraft]:
         prompt = _render("flashcards_request.md", max_cards=max_cards,
@@ -324,15 +309,12 @@ class AnthropicGenerator:
         return output.nodes
 
     async def aclose(self) -> None:
-        for client in self._clients:
-            await client.close()
+        await self._client.close()
 
     async def _call(self, tool: _Tool[OutputT], prompt: str, usage: Usage) -> OutputT:
         messages: list[MessageParam] = [{"role": "user", "content": prompt}]
-        index = self._client_for_a_call()
-        self._open_calls[index] += 1
         try:
-            message = await self._clients[index].messages.create(
+            message = await self._client.messages.create(
                 model=self.model,
                 max_tokens=MAX_OUTPUT_TOKENS,
                 system=tool.system,
@@ -342,8 +324,6 @@ class AnthropicGenerator:
             )
         except anthropic.APIError as err:
             raise self._classify(err) from err
-        finally:
-            self._open_calls[index] -= 1
         # Tokens are spent (and billed) even when the output turns out to be unusable.
         reported = message.usage
         usage.add(
