@@ -12,8 +12,10 @@ coordinator, so every guarantee here holds across processes:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import math
 import random
 from dataclasses import dataclass
@@ -34,6 +36,8 @@ from server.queue import queries as q
 from server.queue.jobs import RETRYABLE_BY_USER, Job, JobStatus
 from server.store.library import Statement, write_outcome
 from server.wording import rate_limit_message, status_words
+
+log = logging.getLogger(__name__)
 
 RATE_WINDOW_S = 3600  # the rolling window of the rate limit, passed to RATE_WINDOW as $3
 CHANGES_PAGE = q.CHANGES_PAGE
@@ -125,6 +129,84 @@ class ClaimedJob:
         return self.attempts < self.max_attempts
 
 
+ENQUEUE_GROUP_MAX = 100  # jobs per group call; a burst beyond it is the next group
+
+
+@dataclass(frozen=True)
+class _NewJob:
+    user_id: UUID
+    job_type: str
+    payload: dict[str, Any]
+    priority: int
+    request_hash: bytes
+
+
+class _EnqueueGroups:
+    """Group commit for enqueues without an Idempotency-Key (ENQUEUE_GROUP): whatever was
+    enqueued while the previous group was being written goes into the next one. PostgreSQL
+    serialises the commits of notifying transactions, each across its own WAL flush, so one
+    job per transaction was one flush per job in series; a group is one flush for all of
+    them. Alone, a job waits for nothing but its own call."""
+
+    def __init__(self, queue: JobQueue) -> None:
+        self.queue = queue
+        self._waiting: list[tuple[_NewJob, asyncio.Future[Enqueued]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def enqueue(self, job: _NewJob) -> Enqueued:
+        future: asyncio.Future[Enqueued] = asyncio.get_running_loop().create_future()
+        self._waiting.append((job, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="cardforge-enqueues")
+        return await future
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # let the requests of this loop turn join the group
+        while self._waiting:
+            group = self._waiting[:ENQUEUE_GROUP_MAX]
+            del self._waiting[:ENQUEUE_GROUP_MAX]
+            try:
+                outcomes = await self._write([job for job, _ in group])
+            except BaseException as err:
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(err)
+                if not isinstance(err, Exception):
+                    raise
+                continue
+            for (_, future), outcome in zip(group, outcomes, strict=True):
+                if future.done():
+                    continue
+                if isinstance(outcome, Exception):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+
+    async def _write(self, group: list[_NewJob]) -> list[Enqueued | Exception]:
+        if len(group) > 1:
+            try:
+                return await self.queue._insert_group(group)
+            except asyncpg.PostgresError as err:
+                if isinstance(err, asyncpg.exceptions.PostgresConnectionError):
+                    raise
+                # the database refused one job (a user deleted meanwhile): the group was
+                # rolled back, so each job is written alone and only that one fails
+                log.warning("a group of %d enqueues was refused (%s); writing them one by one",
+                            len(group), err)
+        outcomes: list[Enqueued | Exception] = []
+        for job in group:
+            try:
+                outcomes.append(await self.queue._insert_within_limit(
+                    self.queue.pool, job.user_id, job.job_type, job.payload,
+                    priority=job.priority, request_hash=job.request_hash, retry_of=None,
+                ))
+            except (asyncpg.PostgresError, RateLimited) as err:
+                if isinstance(err, asyncpg.exceptions.PostgresConnectionError):
+                    raise
+                outcomes.append(err)
+        return outcomes
+
+
 def _request_hash(job_type: str, payload: dict[str, Any], priority: int) -> bytes:
     canonical = json.dumps([job_type, payload, priority], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).digest()
@@ -149,6 +231,7 @@ class JobQueue:
         self.retry_base_s = retry_base_s
         self.retry_max_s = retry_max_s
         self.user_concurrency = user_concurrency
+        self._groups = _EnqueueGroups(self)
 
     # -------------------------------------------------------------- user side
 
@@ -166,8 +249,14 @@ class JobQueue:
 
         An idempotent replay (same key, same request) returns the original job and costs no
         quota; the same key with a different request is refused rather than guessed at.
+        A job without a key that is not a retry joins the next enqueue group (one commit
+        for every job enqueued meanwhile, see _EnqueueGroups); the others are a transaction.
         """
         request_hash = _request_hash(job_type, payload, priority)
+        if idempotency_key is None and retry_of is None:
+            return await self._groups.enqueue(
+                _NewJob(user_id, job_type, payload, priority, request_hash)
+            )
         if idempotency_key is None:
             return await self._insert_within_limit(
                 self.pool, user_id, job_type, payload, priority=priority,
@@ -245,6 +334,26 @@ class JobQueue:
         self._refuse_if_full(job_type, used, row["reset_s"])
         return Enqueued(job=Job.from_row(row), created=True,
                         rate=self._rate_after_insert(used, row["reset_s"]))
+
+    async def _insert_group(self, group: list[_NewJob]) -> list[Enqueued | Exception]:
+        """Many jobs, each decided as _insert_within_limit decides one, in one call and one
+        commit (ENQUEUE_GROUP); a job over its limit is its RateLimited, not the group's."""
+        rows = await self.pool.fetch(
+            q.ENQUEUE_GROUP, [j.user_id for j in group], [j.job_type for j in group],
+            [j.payload for j in group], [j.priority for j in group],
+            [j.request_hash for j in group], self.max_attempts, self.rate_limit, RATE_WINDOW_S,
+        )
+        outcomes: list[Enqueued | Exception] = []
+        for job, row in zip(group, rows, strict=True):
+            used = int(row["used"])
+            try:
+                self._refuse_if_full(job.job_type, used, row["reset_s"])
+            except RateLimited as err:
+                outcomes.append(err)
+                continue
+            outcomes.append(Enqueued(job=Job.from_row(row), created=True,
+                                     rate=self._rate_after_insert(used, row["reset_s"])))
+        return outcomes
 
     def _refuse_if_full(self, job_type: str, used: int, reset_s: Any) -> None:
         if used >= self.rate_limit:

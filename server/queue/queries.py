@@ -41,6 +41,15 @@ SELECT e.used, e.reset_s, {JOB_COLUMNS}
 FROM cardforge_enqueue($1, $2, $3, $4, $5, $6, $7, $8, $9) e, LATERAL (SELECT (e.job).*) j
 """
 
+# Many jobs without an Idempotency-Key in one call and one commit (cardforge_enqueue_group,
+# migration 0004): each decided as ENQUEUE decides one, in order. One row per job, n its
+# 1-based position, shaped as ENQUEUE's. $6 max_attempts, $7 the limit, $8 RATE_WINDOW_S.
+ENQUEUE_GROUP = f"""
+SELECT e.n, e.used, e.reset_s, {JOB_COLUMNS}
+FROM cardforge_enqueue_group($1, $2, $3, $4, $5, $6, $7, $8) e, LATERAL (SELECT (e.job).*) j
+ORDER BY e.n
+"""
+
 # ------------------------------------------------------------------ worker side
 
 # Every statement that changes jobs of several users in one transaction (claim, reaper, a
@@ -50,6 +59,8 @@ FROM cardforge_enqueue($1, $2, $3, $4, $5, $6, $7, $8, $9) e, LATERAL (SELECT (e
 # changed. Row by row, the trigger would take them in scan order, and two such
 # statements taking two users' locks in opposite orders deadlock (seen with two reapers).
 # Single-row writers take the row, then their one user's lock, and wait for nothing after it.
+# Enqueues take the (user, type) rate lock (RATE_LOCK) first; a group of them
+# (ENQUEUE_GROUP) takes all its rate locks in (user, type) order, then all its users' locks.
 USER_LOCK_KEY = "hashtextextended('cardforge:job-version:' || {col}::text, 0)"
 LOCK_USERS = f"""
 SELECT count(pg_advisory_xact_lock({USER_LOCK_KEY.format(col="user_id")})) AS n

@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from handlers.models import CardDraft, FlashcardDeck, PlainResult
+from server.errors import RateLimited
 from server.queue.engine import backoff_s
 from server.queue.jobs import JobStatus
 from server.store.users import create_user
@@ -59,6 +60,47 @@ async def test_claim_takes_higher_priority_first_then_oldest(db: asyncpg.Pool) -
     assert first is not None and second is not None
     assert (first.id, second.id) == (high.job.id, low.job.id)
     assert first.attempts == 1  # counted at claim
+
+
+async def test_concurrent_enqueues_commit_as_one_group_within_each_users_limit(
+    db: asyncpg.Pool,
+) -> None:
+    """Notifying commits are serialised server-wide, each across its WAL flush: enqueues made
+    together are one transaction, and each job is still counted against its own window."""
+    alice, _ = await create_user(db, "alice")
+    bob, _ = await create_user(db, "bob")
+    queue = make_queue(db, rate_limit=3)
+    outcomes = await asyncio.gather(
+        *(queue.enqueue(user.id, "flashcard_generation", {"content": f"c{i}"}, priority=i % 3)
+          for i in range(5) for user in (alice, bob)),
+        return_exceptions=True,
+    )
+    created = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = [o for o in outcomes if isinstance(o, RateLimited)]
+    assert len(created) == 6 and len(refused) == 4
+    assert sorted(o.rate.remaining for o in created if o.rate is not None) == [0, 0, 1, 1, 2, 2]
+    assert all(o.limit == 3 and o.retry_after_s >= 1 for o in refused)
+    assert {o.job.priority for o in created} == {0, 1, 2}
+    assert await db.fetchval("SELECT count(DISTINCT xmin::text) FROM background_jobs") == 1
+    assert await db.fetchval("SELECT count(*) FROM background_jobs") == 6
+
+
+async def test_a_job_the_database_refuses_fails_alone_and_its_group_is_written(
+    db: asyncpg.Pool,
+) -> None:
+    alice, _ = await create_user(db, "alice")
+    queue = make_queue(db)
+    ghost = uuid.uuid4()  # no such user: the insert breaks the foreign key
+    outcomes = await asyncio.gather(
+        queue.enqueue(alice.id, "flashcard_generation", {"content": "a"}),
+        queue.enqueue(ghost, "flashcard_generation", {"content": "g"}),
+        queue.enqueue(alice.id, "flashcard_generation", {"content": "b"}),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[1], asyncpg.ForeignKeyViolationError)
+    assert [o.job.payload for o in (outcomes[0], outcomes[2])] == [  # type: ignore[union-attr]
+        {"content": "a"}, {"content": "b"}]
+    assert await db.fetchval("SELECT count(*) FROM background_jobs") == 2
 
 
 async def test_per_user_cap_lets_another_user_through_a_burst(db: asyncpg.Pool) -> None:
