@@ -301,7 +301,8 @@ def _label_fact(label_header: str, label: str, header: str, value: str) -> Fact 
     count = _COUNT_VALUE.match(value)
     if count and is_plural(column.split()[-1]):
         unit = (count["unit"] or "").lower()
-        has = value if unit and unit.split()[-1] in column.split() else f"{value} {column}"
+        noun = column.removesuffix("s") if value == "1" else column  # "1 moon", "2 moons"
+        has = value if unit and unit.split()[-1] in column.split() else f"{value} {noun}"
         question = f"Which {kind} has {has}?"
     elif count:
         question = f"Which {kind} has a {column} of {value}?"
@@ -313,9 +314,17 @@ def _label_fact(label_header: str, label: str, header: str, value: str) -> Fact 
 
 
 def _cell_fact(subject: str, label: str, header: str, value: str) -> Fact | None:
-    column = _column_name(header)
+    column, unit = _column_unit(_column_name(header))
     if value.lower() in _EMPTY_CELLS or not column or len(column.split()) > 6:
         return None
+    fact = _cell_question(subject, label, column, value)
+    if fact is None or not unit:
+        return fact
+    # "Distance from the Sun (AU)": the unit says how to answer, after the question.
+    return Fact(f"{fact.question[:-1]}, in {unit}?", fact.answer, fact.subject, fact.kind)
+
+
+def _cell_question(subject: str, label: str, column: str, value: str) -> Fact | None:
     answer = trim_answer(value)
     if answer is None:
         return None

@@ -575,3 +575,13 @@ async def test_a_list_item_without_a_full_stop_still_makes_a_cloze() -> None:
 async def test_a_word_glossed_by_the_phrase_after_it_is_the_blank() -> None:
     text = "Saliva contains amylase, an enzyme that starts the digestion of starch in the mouth."
     assert "amylase" in {c.answer for c in await _cards(text)}
+
+
+async def test_a_table_header_unit_follows_the_question_and_one_is_singular() -> None:
+    text = (
+        "# Planets\n\n| Planet | Moons | Distance from the Sun (AU) |\n|---|---|---|\n"
+        "| Earth | 1 | 1.00 |\n| Mars | 2 | 1.52 |\n| Venus | 0 | 0.72 |\n"
+    )
+    questions = {c.question for c in await _cards(text)}
+    assert "Which planet has 1 moon?" in questions
+    assert "What is the distance from the Sun of Venus, in AU?" in questions
