@@ -181,7 +181,7 @@ def _throughput_bench(args: argparse.Namespace) -> Callable[[str], Awaitable[int
 
     async def action(dsn: str) -> int:
         from server.bench.http import WrkMissing, http_bench, print_http
-        from server.bench.inflight import inflight_bench, print_inflight
+        from server.bench.inflight import inflight_runs, print_inflight
         from server.bench.loop_lag import loop_lag_bench, print_loop_lag
         from server.bench.peer import PeerMissing, peer_bench, print_peer
         from server.bench.report import print_summary
@@ -200,7 +200,8 @@ def _throughput_bench(args: argparse.Namespace) -> Callable[[str], Awaitable[int
                 print(f"cardforge: {err}", file=sys.stderr)
                 return 2
             print_peer(figures["queue"])
-        figures["inflight"] = await inflight_bench(dsn, args.inflight_jobs, args.llm_latency)
+        figures["inflight"] = await inflight_runs(dsn, args.inflight_jobs, args.llm_latency,
+                                                  args.repeat)
         print_inflight(figures["inflight"])
         figures["loop_lag"] = await loop_lag_bench(dsn)
         print_loop_lag(figures["loop_lag"])
