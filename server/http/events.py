@@ -104,14 +104,16 @@ class JobEvent:
     def terminal(self) -> bool:
         return JobStatus(self.status).is_terminal
 
-    def frame(self, previous: tuple[str, bytes] | None) -> bytes:
-        """``progress`` when only the progress of a job in processing moved since the state
-        this stream sent before (``previous``: its status and progress), else ``job``."""
-        only_progress = (
+    def only_progress(self, previous: tuple[str, bytes] | None) -> bool:
+        """Whether only the progress of a job in processing moved since the state this
+        stream sent before (``previous``: its status and progress): a ``progress`` event."""
+        return (
             previous is not None
             and previous[0] == self.status == JobStatus.PROCESSING
             and previous[1] != self.progress_key
         )
+
+    def frame(self, only_progress: bool) -> bytes:
         name = b"progress" if only_progress else b"job"
         return b"event: %s\nid: %d\ndata: %s\n\n" % (name, self.version, self.data)
 
@@ -154,7 +156,7 @@ class Subscription:
         # Writes the feed's new events to the client at once, from the hub, while the
         # stream waits with nothing pending; False when it cannot (the stream is then
         # signalled and writes them itself).
-        self.deliver: Callable[[UserFeed], bool] | None = None
+        self.deliver: Callable[[UserFeed, dict[tuple[Any, ...], bytes]], bool] | None = None
 
     @property
     def idle(self) -> bool:
@@ -412,10 +414,13 @@ class EventHub:
                feed: UserFeed | None = None) -> None:
         """Tell the streams concerned. A stream waiting with nothing pending gets the feed's
         events written for it here, in this one loop: no task wakes per stream per change."""
+        encoded: dict[tuple[Any, ...], bytes] = {}
         for sub in list(subs):
             if sub.dropped or (sub.job_id is not None and sub.job_id not in job_ids):
                 continue
-            if feed is not None and sub.idle and sub.deliver is not None and sub.deliver(feed):
+            if feed is not None and sub.idle and sub.deliver is not None and (
+                sub.deliver(feed, encoded)
+            ):
                 continue
             if not sub.offer(Signal.CHANGED):
                 self._drop(sub)
@@ -488,6 +493,7 @@ class JobStream:
         self.user_id = user_id
         self.job_id = job_id
         self.keepalive_s = keepalive_s
+        self._transport = request.transport  # read once: the hub writes to it per change
         self.last_version = parse_last_event_id(request)
         self.position = 0
         self.finished = False
@@ -582,29 +588,33 @@ class JobStream:
         self.position = max(self.position, position)
 
     async def _send(self, event: JobEvent) -> None:
-        frame = self._framed(event)
-        if frame is not None:
-            await self._write(frame)
+        only_progress = self._take(event)
+        if only_progress is not None:
+            await self._write(event.frame(only_progress))
 
-    def _framed(self, event: JobEvent) -> bytes | None:
-        """The event's bytes for this stream, recorded as sent; None if it has them."""
+    def _take(self, event: JobEvent) -> bool | None:
+        """Record the event as sent by this stream and say how to name it (True: a
+        ``progress`` event); None if the stream has sent it already."""
         if event.version <= self.last_version:
             return None
-        frame = event.frame(self._sent.pop(event.job_id, None))
+        only_progress = event.only_progress(self._sent.pop(event.job_id, None))
         self._sent[event.job_id] = (event.status, event.progress_key)
         if len(self._sent) > SENT_JOBS_REMEMBERED:
             del self._sent[next(iter(self._sent))]
         self.last_version = event.version
         if self.job_id is not None and event.terminal:
             self.finished = True
-        return frame
+        return only_progress
 
-    def deliver_now(self, feed: UserFeed) -> bool:
+    def deliver_now(self, feed: UserFeed, encoded: dict[tuple[Any, ...], bytes]) -> bool:
         """The feed's new events for this stream, written here and now (called by the hub
         while the stream's task waits with nothing pending, so no other write is under
         way). False, with nothing written, if the stream must do it itself: it is further
-        behind than the feed keeps, or its client is not reading what it was sent."""
-        transport = self.request.transport
+        behind than the feed keeps, or its client is not reading what it was sent.
+
+        ``encoded`` is the hub's for this one change: streams that send the same events
+        under the same names send the same bytes, encoded once for all of them."""
+        transport = self._transport
         if transport is None or transport.is_closing():
             return False
         if transport.get_write_buffer_size() > DIRECT_WRITE_BACKLOG:
@@ -613,12 +623,17 @@ class JobStream:
             events = feed.events_after(self.position, self.job_id)
         except FeedGap:
             return False
-        frames = [frame for event in events if (frame := self._framed(event)) is not None]
+        sent = [(event, named) for event in events if (named := self._take(event)) is not None]
         self.position = max(self.position, feed.cursor)
-        if frames:
-            payload = b"".join(frames)
-            if self.response.chunked:
-                payload = b"%x\r\n%b\r\n" % (len(payload), payload)
+        if sent:
+            chunked = self.response.chunked
+            key = (chunked, *((event.version, named) for event, named in sent))
+            payload = encoded.get(key)
+            if payload is None:
+                payload = b"".join(event.frame(named) for event, named in sent)
+                if chunked:
+                    payload = b"%x\r\n%b\r\n" % (len(payload), payload)
+                encoded[key] = payload
             transport.write(payload)
         # a job stream's last state went out: False, so the hub wakes the task to end it
         return not self.finished
