@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
+import orjson
 
 from server.database import connect
 
@@ -97,8 +97,8 @@ class Listener:
             self.on_work()
             return
         try:
-            event = json.loads(payload)
-        except ValueError:
+            event = orjson.loads(payload)  # two events per job: claim and completion
+        except ValueError:  # orjson.JSONDecodeError is one
             log.warning("ignoring malformed job event %r", payload[:200])
             return
         self.on_job_event(event)

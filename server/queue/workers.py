@@ -73,6 +73,13 @@ WAKING_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CA
 Attempt = tuple[UUID, int]
 
 
+async def _within(handler: Awaitable[Outcome], timeout_s: float) -> Outcome:
+    """The handler, cut off after ``timeout_s`` with TimeoutError. ``asyncio.wait_for`` would
+    run it in a task of its own: one more task per job, in a loop that runs thousands."""
+    async with asyncio.timeout(timeout_s):
+        return await handler
+
+
 class StopReason(enum.Enum):
     CANCELLED = "cancelled"  # the user asked
     SHUTDOWN = "shutdown"  # the process is leaving: give the attempt back
@@ -430,7 +437,7 @@ class WorkerPool:
             progress=progress,
         )
         task = asyncio.create_task(
-            asyncio.wait_for(handler.run(payload, ctx), timeout=self.settings.job_timeout_s),
+            _within(handler.run(payload, ctx), self.settings.job_timeout_s),
             name=f"cardforge-handler-{job.id}",
         )
         flight = InFlight(job, task)
