@@ -9,8 +9,8 @@ query string: the demo sign-in link carries a token there), status and duration.
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -27,7 +27,9 @@ _SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 def request_id_for(request: web.BaseRequest) -> str:
     given = request.headers.get(REQUEST_ID_HEADER, "")
-    return given if _SANE_ID.fullmatch(given) else uuid.uuid4().hex
+    # 128 random bits as 32 hex digits, as uuid4().hex was, without building a UUID: that
+    # was 1.9 µs of every request's ~150, for an id nothing parses
+    return given if _SANE_ID.fullmatch(given) else os.urandom(16).hex()
 
 
 @web.middleware
