@@ -18,8 +18,9 @@ import json
 import logging
 import math
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -129,7 +130,11 @@ class ClaimedJob:
         return self.attempts < self.max_attempts
 
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 ENQUEUE_GROUP_MAX = 100  # jobs per group call; a burst beyond it is the next group
+READ_GROUP_MAX = 200  # job reads per group query
 
 
 @dataclass(frozen=True)
@@ -141,32 +146,35 @@ class _NewJob:
     request_hash: bytes
 
 
-class _EnqueueGroups:
-    """Group commit for enqueues without an Idempotency-Key (ENQUEUE_GROUP): whatever was
-    enqueued while the previous group was being written goes into the next one. PostgreSQL
-    serialises the commits of notifying transactions, each across its own WAL flush, so one
-    job per transaction was one flush per job in series; a group is one flush for all of
-    them. Alone, a job waits for nothing but its own call."""
+class _Groups(Generic[T, R]):
+    """Calls made while the previous group was in the database go into the next group, sent
+    as one statement by ``send`` (which answers each call's result or exception, in order).
+    Under load that is one round trip, one backend wake-up and, for writes, one commit for
+    many calls; alone, a call waits for nothing but its own statement."""
 
-    def __init__(self, queue: JobQueue) -> None:
-        self.queue = queue
-        self._waiting: list[tuple[_NewJob, asyncio.Future[Enqueued]]] = []
+    def __init__(
+        self, send: Callable[[list[T]], Awaitable[list[R | Exception]]], *, most: int, name: str
+    ) -> None:
+        self._send = send
+        self._most = most
+        self._name = name
+        self._waiting: list[tuple[T, asyncio.Future[R]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def enqueue(self, job: _NewJob) -> Enqueued:
-        future: asyncio.Future[Enqueued] = asyncio.get_running_loop().create_future()
-        self._waiting.append((job, future))
+    async def call(self, item: T) -> R:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
         if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name="cardforge-enqueues")
+            self._flusher = asyncio.create_task(self._flush(), name=self._name)
         return await future
 
     async def _flush(self) -> None:
-        await asyncio.sleep(0)  # let the requests of this loop turn join the group
+        await asyncio.sleep(0)  # let the calls of this loop turn join the group
         while self._waiting:
-            group = self._waiting[:ENQUEUE_GROUP_MAX]
-            del self._waiting[:ENQUEUE_GROUP_MAX]
+            group = self._waiting[: self._most]
+            del self._waiting[: self._most]
             try:
-                outcomes = await self._write([job for job, _ in group])
+                outcomes = await self._send([item for item, _ in group])
             except BaseException as err:
                 for _, future in group:
                     if not future.done():
@@ -175,36 +183,12 @@ class _EnqueueGroups:
                     raise
                 continue
             for (_, future), outcome in zip(group, outcomes, strict=True):
-                if future.done():
+                if future.done():  # its caller went away
                     continue
                 if isinstance(outcome, Exception):
                     future.set_exception(outcome)
                 else:
                     future.set_result(outcome)
-
-    async def _write(self, group: list[_NewJob]) -> list[Enqueued | Exception]:
-        if len(group) > 1:
-            try:
-                return await self.queue._insert_group(group)
-            except asyncpg.PostgresError as err:
-                if isinstance(err, asyncpg.exceptions.PostgresConnectionError):
-                    raise
-                # the database refused one job (a user deleted meanwhile): the group was
-                # rolled back, so each job is written alone and only that one fails
-                log.warning("a group of %d enqueues was refused (%s); writing them one by one",
-                            len(group), err)
-        outcomes: list[Enqueued | Exception] = []
-        for job in group:
-            try:
-                outcomes.append(await self.queue._insert_within_limit(
-                    self.queue.pool, job.user_id, job.job_type, job.payload,
-                    priority=job.priority, request_hash=job.request_hash, retry_of=None,
-                ))
-            except (asyncpg.PostgresError, RateLimited) as err:
-                if isinstance(err, asyncpg.exceptions.PostgresConnectionError):
-                    raise
-                outcomes.append(err)
-        return outcomes
 
 
 def _request_hash(job_type: str, payload: dict[str, Any], priority: int) -> bytes:
@@ -231,7 +215,17 @@ class JobQueue:
         self.retry_base_s = retry_base_s
         self.retry_max_s = retry_max_s
         self.user_concurrency = user_concurrency
-        self._groups = _EnqueueGroups(self)
+        # Enqueues without a key group-commit: every insert notifies, and PostgreSQL
+        # serialises notifying commits server-wide, each across its own WAL flush, so one
+        # job per transaction was one flush per job, in series.
+        self._enqueues: _Groups[_NewJob, Enqueued] = _Groups(
+            self._enqueue_group, most=ENQUEUE_GROUP_MAX, name="cardforge-enqueues"
+        )
+        # Reads of one job group too: one round trip for every GET /api/jobs/{id} that
+        # arrived meanwhile, not one pool checkout, round trip and backend wake-up each.
+        self._reads: _Groups[tuple[UUID, UUID], Job] = _Groups(
+            self._read_group, most=READ_GROUP_MAX, name="cardforge-job-reads"
+        )
 
     # -------------------------------------------------------------- user side
 
@@ -250,11 +244,11 @@ class JobQueue:
         An idempotent replay (same key, same request) returns the original job and costs no
         quota; the same key with a different request is refused rather than guessed at.
         A job without a key that is not a retry joins the next enqueue group (one commit
-        for every job enqueued meanwhile, see _EnqueueGroups); the others are a transaction.
+        for every job enqueued meanwhile, see _Groups); the others are a transaction.
         """
         request_hash = _request_hash(job_type, payload, priority)
         if idempotency_key is None and retry_of is None:
-            return await self._groups.enqueue(
+            return await self._enqueues.call(
                 _NewJob(user_id, job_type, payload, priority, request_hash)
             )
         if idempotency_key is None:
@@ -335,6 +329,30 @@ class JobQueue:
         return Enqueued(job=Job.from_row(row), created=True,
                         rate=self._rate_after_insert(used, row["reset_s"]))
 
+    async def _enqueue_group(self, group: list[_NewJob]) -> list[Enqueued | Exception]:
+        if len(group) > 1:
+            try:
+                return await self._insert_group(group)
+            except asyncpg.PostgresError as err:
+                if isinstance(err, asyncpg.exceptions.PostgresConnectionError):
+                    raise
+                # the database refused one job (a user deleted meanwhile): the group was
+                # rolled back, so each job is written alone and only that one fails
+                log.warning("a group of %d enqueues was refused (%s); writing them one by one",
+                            len(group), err)
+        outcomes: list[Enqueued | Exception] = []
+        for job in group:
+            try:
+                outcomes.append(await self._insert_within_limit(
+                    self.pool, job.user_id, job.job_type, job.payload,
+                    priority=job.priority, request_hash=job.request_hash, retry_of=None,
+                ))
+            except (asyncpg.PostgresError, RateLimited) as err:
+                if isinstance(err, asyncpg.exceptions.PostgresConnectionError):
+                    raise
+                outcomes.append(err)
+        return outcomes
+
     async def _insert_group(self, group: list[_NewJob]) -> list[Enqueued | Exception]:
         """Many jobs, each decided as _insert_within_limit decides one, in one call and one
         commit (ENQUEUE_GROUP); a job over its limit is its RateLimited, not the group's."""
@@ -383,10 +401,22 @@ class JobQueue:
         return Enqueued(job=Job.from_row(row), created=False, rate=None)
 
     async def get(self, user_id: UUID, job_id: UUID) -> Job:
-        row = await self.pool.fetchrow(q.JOB_FOR_USER, job_id, user_id)
-        if row is None:
-            raise NotFound("No such job.")
-        return Job.from_row(row)
+        return await self._reads.call((job_id, user_id))
+
+    async def _read_group(
+        self, keys: list[tuple[UUID, UUID]]
+    ) -> list[Job | Exception]:
+        """Each (job, user) of the group as that user's job, or NotFound; one key asked
+        twice is read once."""
+        if len(keys) == 1:
+            rows = [r for r in [await self.pool.fetchrow(q.JOB_FOR_USER, *keys[0])] if r]
+        else:
+            distinct = list(dict.fromkeys(keys))
+            rows = await self.pool.fetch(
+                q.JOBS_FOR_USERS, [k[0] for k in distinct], [k[1] for k in distinct]
+            )
+        found = {(row["id"], row["user_id"]): Job.from_row(row) for row in rows}
+        return [found[key] if key in found else NotFound("No such job.") for key in keys]
 
     async def page(
         self,

@@ -218,6 +218,13 @@ DELETE FROM background_jobs WHERE id IN (
 
 JOB_FOR_USER = f"SELECT {JOB_COLUMNS} FROM background_jobs WHERE id = $1 AND user_id = $2"
 
+# JOB_FOR_USER for many (id, user_id) pairs at once, $1 the ids and $2 their users; a pair
+# that names no job of that user has no row
+JOBS_FOR_USERS = f"""
+SELECT {JOB_COLUMNS} FROM background_jobs
+WHERE (id, user_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))
+"""
+
 LIST_JOBS = f"""
 SELECT {JOB_COLUMNS} FROM background_jobs
 WHERE user_id = $1

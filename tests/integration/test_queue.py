@@ -85,6 +85,23 @@ async def test_concurrent_enqueues_commit_as_one_group_within_each_users_limit(
     assert await db.fetchval("SELECT count(*) FROM background_jobs") == 6
 
 
+async def test_reads_made_together_each_get_their_own_users_job_or_not_found(
+    db: asyncpg.Pool,
+) -> None:
+    """Concurrent gets are one query: grouping must not let a user read another's job."""
+    alice, _ = await create_user(db, "alice")
+    bob, _ = await create_user(db, "bob")
+    queue = make_queue(db)
+    mine = (await queue.enqueue(alice.id, "flashcard_generation", {"content": "a"})).job
+    theirs = (await queue.enqueue(bob.id, "flashcard_generation", {"content": "b"})).job
+    asks = [(alice.id, mine.id), (alice.id, theirs.id), (bob.id, theirs.id),
+            (alice.id, uuid.uuid4()), (alice.id, mine.id), (bob.id, mine.id)]
+    answers = await asyncio.gather(*(queue.get(u, j) for u, j in asks), return_exceptions=True)
+    assert [a.id if not isinstance(a, BaseException) else type(a).__name__
+            for a in answers] == [mine.id, "NotFound", theirs.id, "NotFound", mine.id, "NotFound"]
+    assert await queue.get(alice.id, mine.id) == answers[0]  # alone, the same answer
+
+
 async def test_a_job_the_database_refuses_fails_alone_and_its_group_is_written(
     db: asyncpg.Pool,
 ) -> None:
