@@ -180,6 +180,10 @@ class _Groups(Generic[T, R]):
                     if not future.done():
                         future.set_exception(err)
                 if not isinstance(err, Exception):
+                    # cancelled (shutdown): no flusher is left for the calls still waiting
+                    for _, future in self._waiting:
+                        future.cancel()
+                    self._waiting.clear()
                     raise
                 continue
             for (_, future), outcome in zip(group, outcomes, strict=True):
@@ -409,7 +413,8 @@ class JobQueue:
         """Each (job, user) of the group as that user's job, or NotFound; one key asked
         twice is read once."""
         if len(keys) == 1:
-            rows = [r for r in [await self.pool.fetchrow(q.JOB_FOR_USER, *keys[0])] if r]
+            row = await self.pool.fetchrow(q.JOB_FOR_USER, *keys[0])
+            rows = [row] if row is not None else []
         else:
             distinct = list(dict.fromkeys(keys))
             rows = await self.pool.fetch(
