@@ -185,7 +185,7 @@ async def edit_card(request: web.Request) -> web.Response:
     values = _form_fields(await request.post(), "question", "answer")
     try:
         card = await owned_card(request, user)
-    except (NotFound, ApiError):
+    except NotFound:
         return not_found(request, NO_SUCH_CARD)
     try:
         body = _parse(EditCard, values, "The card edit is not valid.")
@@ -206,7 +206,7 @@ async def delete_card(request: web.Request) -> web.Response:
     try:
         card = await owned_card(request, user)
         await request.app[LIBRARY].delete_flashcard(user.id, UUID(card["id"]))
-    except (NotFound, ApiError):
+    except NotFound:
         return not_found(request, NO_SUCH_CARD)
     return see_other(f"/decks/{card['deckId']}")
 

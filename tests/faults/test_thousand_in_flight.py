@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from server.bench.inflight import CREATE_LEARNERS, ENQUEUE_ONE_EACH
 from tests.fakes.anthropic_server import FakeAnthropic, JsonDict, Reply, SlowReply, plausible_reply
 from tests.support.jobs import wait_for
 from tests.support.processes import ServerProcess
@@ -26,21 +27,6 @@ pytestmark = pytest.mark.faults
 JOBS = 1000
 LATENCY_S = (1.0, 5.0)
 
-# One learner per job: no per-user cap holds a job back, and no learner's library makes
-# another's card a near-duplicate.
-LEARNERS = """
-INSERT INTO users (name, token_hash)
-SELECT 'learner ' || g, sha256(convert_to('kill-9-learner-' || g, 'UTF8'))
-FROM generate_series(1, $1) g
-"""
-ONE_JOB_EACH = """
-INSERT INTO background_jobs (user_id, type, payload, max_attempts)
-SELECT id, 'flashcard_generation',
-       jsonb_build_object('content', 'Catalase-' || row_number() OVER (ORDER BY id) ||
-           ' is an enzyme that breaks down hydrogen peroxide in cell ' ||
-           row_number() OVER (ORDER BY id) || '.'), 3
-FROM users
-"""
 
 
 @pytest.fixture
@@ -77,8 +63,8 @@ async def test_kill_9_with_a_thousand_jobs_in_flight_loses_and_doubles_nothing(
 ) -> None:
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute(LEARNERS, JOBS)
-        await conn.execute(ONE_JOB_EACH)
+        await conn.execute(CREATE_LEARNERS, JOBS)
+        await conn.execute(ENQUEUE_ONE_EACH)
         first = serve(database_url, slow_llm)
         servers.append(first)
         await first.start()
